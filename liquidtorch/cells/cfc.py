@@ -1,0 +1,141 @@
+"""The Closed-form Continuous-time (CfC) cell (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._activations import Activation, get_activation
+from .ltc import as_dt
+from .options import CfCMode, coerce
+
+
+def num_heads(mode: CfCMode) -> int:
+    """Pure mode needs only ``ff1``; the others ``ff1, ff2, time_a, time_b``."""
+    return 1 if mode is CfCMode.PURE else 4
+
+
+def closed_form(
+    heads: torch.Tensor,
+    dt: float | torch.Tensor,
+    mode: CfCMode,
+    A: torch.Tensor | None = None,
+    w_tau: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The CfC update from the stacked head pre-activations.
+
+    ``heads`` is (batch, heads * units) laid out ``[ff1 | ff2 | time_a | time_b]`` (pure mode:
+    ``[ff1]``); ``dt`` a float or (batch, 1). Returns the new state (batch, units).
+    """
+    if mode is CfCMode.PURE:
+        ff1 = heads
+        return -A * torch.exp(-dt * (torch.abs(w_tau) + torch.abs(ff1))) * ff1 + A
+    ff1, ff2, t_a, t_b = heads.chunk(4, dim=-1)
+    ff1, ff2 = torch.tanh(ff1), torch.tanh(ff2)
+    gate = torch.sigmoid(t_a * dt + t_b)
+    if mode is CfCMode.NO_GATE:
+        return ff1 + gate * ff2
+    return ff1 * (1.0 - gate) + gate * ff2
+
+
+def init_heads_(weight: torch.Tensor, heads: int) -> None:
+    """Xavier-uniform per head, as if each head were its own ``nn.Linear``."""
+    with torch.no_grad():
+        for chunk in weight.chunk(heads, dim=0):
+            nn.init.xavier_uniform_(chunk)
+
+
+class CfCCell(nn.Module):
+    """One step of a dense CfC network: ``(output, h_next) = cell(x, h, dt)``.
+
+    Args:
+        input_size: input features.
+        units: hidden units (the state and the output).
+        mode: :class:`CfCMode` (default / no_gate / pure).
+        backbone_units, backbone_layers: the MLP on ``[x, h]`` before the heads
+            (``backbone_layers=0``: no backbone).
+        backbone_dropout: dropout after each backbone layer.
+        activation: backbone activation: a name (lecun_tanh, tanh, relu, silu, gelu) or any
+            callable / module.
+
+    Shapes: ``x`` (batch, input_size), ``h`` (batch, units), ``dt`` a float or (batch,) /
+    (batch, 1).
+
+    >>> cell = CfCCell(3, 16)
+    >>> y, h = cell(torch.randn(5, 3), cell.init_state(5), 0.5)
+    >>> y.shape
+    torch.Size([5, 16])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        units: int,
+        *,
+        mode: CfCMode | str = CfCMode.DEFAULT,
+        backbone_units: int = 128,
+        backbone_layers: int = 1,
+        backbone_dropout: float = 0.0,
+        activation: Activation = "lecun_tanh",
+    ):
+        super().__init__()
+        for name, value, low in (
+            ("input_size", input_size, 1),
+            ("units", units, 1),
+            ("backbone_layers", backbone_layers, 0),
+        ):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if backbone_layers > 0 and (not isinstance(backbone_units, int) or backbone_units < 1):
+            raise ValueError(f"backbone_units must be an int >= 1, got {backbone_units!r}")
+        if not 0.0 <= backbone_dropout < 1.0:
+            raise ValueError(f"backbone_dropout must be in [0, 1), got {backbone_dropout!r}")
+        self.mode = coerce(CfCMode, mode, "mode")
+        self._input_size, self.units = input_size, units
+
+        layers: list[nn.Module] = []
+        width = input_size + units
+        for _ in range(backbone_layers):
+            layers += [nn.Linear(width, backbone_units), get_activation(activation)]
+            if backbone_dropout > 0:
+                layers.append(nn.Dropout(backbone_dropout))
+            width = backbone_units
+        self.backbone = nn.Sequential(*layers)
+        for m in self.backbone:
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+
+        k = num_heads(self.mode)
+        self.heads = nn.Linear(width, k * units)
+        init_heads_(self.heads.weight, k)
+        if self.mode is CfCMode.PURE:
+            self.w_tau = nn.Parameter(torch.zeros(1, units))
+            self.A = nn.Parameter(torch.ones(1, units))
+        else:
+            self.w_tau = self.A = None
+
+    @property
+    def input_size(self) -> int:
+        return self._input_size
+
+    @property
+    def state_size(self) -> int:
+        return self.units
+
+    @property
+    def output_size(self) -> int:
+        return self.units
+
+    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
+        dtype = dtype or self.heads.weight.dtype
+        return torch.zeros(batch, self.units, device=device, dtype=dtype)
+
+    def forward(
+        self, x: torch.Tensor, h: torch.Tensor, dt: float | torch.Tensor = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.backbone(torch.cat([x, h], dim=-1))
+        h = closed_form(self.heads(z), as_dt(dt, h), self.mode, self.A, self.w_tau)
+        return h, h
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, units={self.units}, mode={self.mode.value}"

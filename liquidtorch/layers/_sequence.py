@@ -1,0 +1,340 @@
+"""The one sequence loop shared by every liquid layer.
+
+Batch-first handling, unbatched input, elapsed times, padding masks, initial states,
+stacking, bidirectionality, projection and streaming live here and serve every cell that
+follows the cell contract ``(output, state) = cell(x, state, dt)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+State = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def _where(m: torch.Tensor, a: State, b: State) -> State:
+    if isinstance(a, tuple):
+        return tuple(torch.where(m, x, y) for x, y in zip(a, b, strict=True))
+    return torch.where(m, a, b)
+
+
+def _shapes(s: State):
+    return tuple(tuple(t.shape) for t in s) if isinstance(s, tuple) else tuple(s.shape)
+
+
+def scan(
+    cell: nn.Module,
+    x: torch.Tensor,
+    dt: float | torch.Tensor,
+    valid: torch.Tensor | None,
+    state: State,
+    reverse: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, State]:
+    """Run ``cell`` over time-major ``x`` (time, batch, features).
+
+    ``dt`` is a float or (time, batch, 1); ``valid`` None or (time, batch) bool: at invalid
+    steps the state is held and the output is zero. Returns the outputs (time, batch, out),
+    the output of each sequence's last valid step (batch, out) and the final state.
+    """
+    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+    ys: list[torch.Tensor] = []
+    last = None
+    for t in steps:
+        y, new = cell(x[t], state, dt if isinstance(dt, float) else dt[t])
+        if valid is None:
+            state, last = new, y
+        else:
+            m = valid[t].unsqueeze(-1)
+            state = _where(m, new, state)
+            y = torch.where(m, y, torch.zeros_like(y))
+            last = y if last is None else torch.where(m, y, last)
+        ys.append(y)
+    if reverse:
+        ys.reverse()
+    return torch.stack(ys), last, state
+
+
+class SequenceLayer(nn.Module):
+    """Runs cells over sequences with the contract of ``torch.nn.LSTM`` (and more).
+
+    Subclasses (``LTC``, ``CfC``) only say how to make a cell for a given input size.
+
+    State (``hx`` in, second return value out): for one layer in one direction it is the
+    cell's state, ``(batch, units)`` (a tuple ``(h, c)`` with mixed memory), as in ncps; with
+    ``num_layers * directions > 1`` each tensor gains a leading dimension of that size, as in
+    ``torch.nn.LSTM``. Unbatched input drops the batch dimension everywhere.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        make_cell: Callable[[int], nn.Module],
+        *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = True,
+        return_sequences: bool = True,
+        proj_size: int | None = None,
+    ):
+        super().__init__()
+        if not isinstance(input_size, int) or input_size < 1:
+            raise ValueError(f"input_size must be an int >= 1, got {input_size!r}")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be an int >= 1, got {num_layers!r}")
+        if proj_size is not None and (not isinstance(proj_size, int) or proj_size < 1):
+            raise ValueError(f"proj_size must be None or an int >= 1, got {proj_size!r}")
+        self.input_size = input_size
+        self.num_layers = num_layers
+        self.bidirectional = bool(bidirectional)
+        self.batch_first = batch_first
+        self.return_sequences = return_sequences
+        self.num_directions = 2 if bidirectional else 1
+        self.cells = nn.ModuleList()
+        size = input_size
+        for _ in range(num_layers):
+            for _ in range(self.num_directions):
+                self.cells.append(make_cell(size))
+            size = self.cells[-1].output_size * self.num_directions
+        self.proj = None if proj_size is None else nn.Linear(size, proj_size)
+        self.output_size = size if proj_size is None else proj_size
+
+    @property
+    def cell(self) -> nn.Module:
+        """The first cell (the only one for a single-layer, one-direction layer)."""
+        return self.cells[0]
+
+    @property
+    def state_size(self) -> int:
+        return self.cells[0].state_size
+
+    # ------------------------------------------------------------------ state
+    def init_state(self, batch: int | None = None, device=None, dtype=None) -> State:
+        """Zero state in the public format; ``batch=None`` for unbatched input."""
+        states = [c.init_state(batch or 1, device, dtype) for c in self.cells]
+        return self._pack(states, batched=batch is not None)
+
+    def _pack(self, states: Sequence[State], batched: bool) -> State:
+        if len(states) == 1:
+            out = states[0]
+        elif isinstance(states[0], tuple):
+            out = tuple(torch.stack(parts) for parts in zip(*states, strict=True))
+        else:
+            out = torch.stack(list(states))
+        if not batched:
+            dim = 0 if len(states) == 1 else 1
+            out = tuple(t.squeeze(dim) for t in out) if isinstance(out, tuple) else out.squeeze(dim)
+        return out
+
+    def _unpack(self, hx: State | None, batch: int, batched: bool, like: torch.Tensor):
+        template = [c.init_state(batch, like.device, like.dtype) for c in self.cells]
+        if hx is None:
+            return template
+        expected = self._pack(template, batched)
+        ok = isinstance(hx, tuple) == isinstance(expected, tuple) and (
+            not isinstance(hx, tuple) or len(hx) == len(expected)
+        )
+        if ok:
+            parts = hx if isinstance(hx, tuple) else (hx,)
+            ok = all(isinstance(p, torch.Tensor) for p in parts) and _shapes(hx) == _shapes(
+                expected
+            )
+        if not ok:
+            got = _shapes(hx) if isinstance(hx, (torch.Tensor, tuple)) else type(hx).__name__
+            raise ValueError(
+                f"hx: expected {'a tuple (h, c) of shapes' if isinstance(expected, tuple) else 'shape'}"
+                f" {_shapes(expected)}, got {got}"
+            )
+        n = len(self.cells)
+        parts = hx if isinstance(hx, tuple) else (hx,)
+        if not batched:
+            parts = tuple(p.unsqueeze(0 if n == 1 else 1) for p in parts)
+        parts = tuple(p.to(like.dtype) for p in parts)
+        per_cell = [parts] if n == 1 else [tuple(p[i] for p in parts) for i in range(n)]
+        return [s if isinstance(hx, tuple) else s[0] for s in per_cell]
+
+    # ------------------------------------------------------------------ input
+    def _prepare(self, input, timespans, lengths, mask):
+        if not isinstance(input, torch.Tensor) or input.dim() not in (2, 3):
+            shape = tuple(input.shape) if isinstance(input, torch.Tensor) else type(input)
+            raise ValueError(
+                "input: expected (batch, time, features) "
+                f"{'' if self.batch_first else '[time-first: (time, batch, features)] '}"
+                f"or unbatched (time, features), got {shape}"
+            )
+        if not input.is_floating_point():
+            raise ValueError(f"input: expected a floating point tensor, got {input.dtype}")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"input: expected {self.input_size} features in the last dimension, "
+                f"got shape {tuple(input.shape)}"
+            )
+        batched = input.dim() == 3
+        if batched:
+            x = input.transpose(0, 1) if self.batch_first else input
+        else:
+            x = input.unsqueeze(1)
+        steps, batch = x.shape[0], x.shape[1]
+        order = "(batch, time)" if self.batch_first else "(time, batch)"
+        shape_tb = (steps, batch)
+        dt = _timespans(timespans, x, shape_tb, batched, self.batch_first, order)
+        valid = _valid(lengths, mask, x, shape_tb, batched, self.batch_first, order)
+        if valid is not None:
+            # Padded positions may hold anything (even NaN): neutralise them so that neither
+            # the forward pass nor the gradients see them.
+            x = torch.where(valid.unsqueeze(-1), x, torch.zeros((), dtype=x.dtype))
+            if isinstance(dt, torch.Tensor):
+                dt = torch.where(valid.unsqueeze(-1), dt, torch.ones((), dtype=dt.dtype))
+        if isinstance(dt, torch.Tensor) and not bool(((dt > 0) & torch.isfinite(dt)).all()):
+            raise ValueError("timespans: every elapsed time must be finite and > 0")
+        return x, dt, valid, batched
+
+    # ---------------------------------------------------------------- forward
+    def _forward_tm(self, x, dt, valid, states):
+        """Time-major core: returns outputs (time, batch, out), last (batch, out), states."""
+        states = list(states)
+        layer_in = x
+        for layer in range(self.num_layers):
+            seqs, lasts = [], []
+            for d in range(self.num_directions):
+                i = layer * self.num_directions + d
+                seq, last, states[i] = scan(
+                    self.cells[i], layer_in, dt, valid, states[i], reverse=d == 1
+                )
+                seqs.append(seq)
+                lasts.append(last)
+            layer_in = torch.cat(seqs, -1) if len(seqs) > 1 else seqs[0]
+        last = torch.cat(lasts, -1) if len(lasts) > 1 else lasts[0]
+        return layer_in, last, states
+
+    def forward(
+        self,
+        input: torch.Tensor,
+        hx: State | None = None,
+        timespans: float | torch.Tensor | None = None,
+        *,
+        lengths: torch.Tensor | Sequence[int] | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        """Run the layer over a sequence.
+
+        Args:
+            input: (batch, time, features) if ``batch_first`` else (time, batch, features);
+                or unbatched (time, features).
+            hx: initial state (see the class docstring); zeros if None.
+            timespans: elapsed time of each step: a number, or a tensor (batch, time) or
+                (batch, time, 1) [time-first: (time, batch[, 1])]; unbatched (time[, 1]).
+                Every value must be finite and > 0 (padded positions are ignored).
+            lengths: (batch,) number of valid steps per sequence (padding at the end).
+            mask: (batch, time) [time-first: (time, batch)] bool, True where a step is valid.
+                At invalid steps the state does not change and the output is zero.
+
+        Returns:
+            ``(output, state)``: output (batch, time, output_size) if ``return_sequences``
+            else (batch, output_size), the output of each sequence's last valid step.
+
+        NaN in valid inputs propagates to the outputs (nothing is imputed); mark missing
+        steps with ``mask`` instead.
+        """
+        x, dt, valid, batched = self._prepare(input, timespans, lengths, mask)
+        states = self._unpack(hx, x.shape[1], batched, x)
+        seq, last, states = self._forward_tm(x, dt, valid, states)
+        if self.return_sequences:
+            out = seq.transpose(0, 1) if self.batch_first else seq
+            if not batched:
+                out = out.squeeze(0 if self.batch_first else 1)
+        else:
+            out = last if batched else last.squeeze(0)
+        if self.proj is not None:
+            out = self.proj(out)
+        return out, self._pack(states, batched)
+
+    def step(
+        self, input: torch.Tensor, hx: State | None = None, dt: float | torch.Tensor = 1.0
+    ) -> tuple[torch.Tensor, State]:
+        """Advance by one time step (streaming inference): ``input`` (batch, features) or
+        (features,), ``dt`` a number or (batch,) / (batch, 1). Feeding a sequence step by step
+        gives the same outputs and state as one call on the whole sequence."""
+        if self.bidirectional:
+            raise RuntimeError("step() is not defined for a bidirectional layer")
+        if not isinstance(input, torch.Tensor) or input.dim() not in (1, 2):
+            shape = tuple(input.shape) if isinstance(input, torch.Tensor) else type(input)
+            raise ValueError(f"input: expected (batch, features) or (features,), got {shape}")
+        batched = input.dim() == 2
+        seq = input.unsqueeze(1 if self.batch_first else 0) if batched else input.unsqueeze(0)
+        if isinstance(dt, torch.Tensor) and dt.dim() > 0:
+            dt = dt.reshape(-1, 1) if self.batch_first else dt.reshape(1, -1)
+            dt = dt if batched else dt.reshape(1)
+        x, dt, valid, batched = self._prepare(seq, dt, None, None)
+        states = self._unpack(hx, x.shape[1], batched, x)
+        _, last, states = self._forward_tm(x, dt, valid, states)
+        out = last if batched else last.squeeze(0)
+        if self.proj is not None:
+            out = self.proj(out)
+        return out, self._pack(states, batched)
+
+
+def _timespans(timespans, x, shape_tb, batched, batch_first, order):
+    if timespans is None:
+        return 1.0
+    if isinstance(timespans, (int, float)) or (
+        isinstance(timespans, torch.Tensor) and timespans.dim() == 0
+    ):
+        value = float(timespans)
+        if not (value > 0 and value < float("inf")):
+            raise ValueError(f"timespans: must be finite and > 0, got {value}")
+        return value
+    if not isinstance(timespans, torch.Tensor):
+        raise ValueError(f"timespans: expected a number or a tensor, got {type(timespans)}")
+    ts = timespans
+    if batched:
+        expected = f"{order} or {order[:-1]}, 1)"
+        if ts.dim() == 3 and ts.shape[-1] == 1:
+            ts = ts.squeeze(-1)
+        if ts.dim() == 2 and batch_first:
+            ts = ts.transpose(0, 1)
+    else:
+        expected = "(time,) or (time, 1)"
+        if ts.dim() == 2 and ts.shape[-1] == 1:
+            ts = ts.squeeze(-1)
+        if ts.dim() == 1:
+            ts = ts.unsqueeze(1)
+    if tuple(ts.shape) != shape_tb:
+        raise ValueError(
+            f"timespans: expected shape {expected} matching the input, "
+            f"got {tuple(timespans.shape)} for input of {shape_tb[0]} steps, batch {shape_tb[1]}"
+        )
+    return ts.to(device=x.device, dtype=x.dtype).unsqueeze(-1)
+
+
+def _valid(lengths, mask, x, shape_tb, batched, batch_first, order):
+    if lengths is not None and mask is not None:
+        raise ValueError("pass either lengths or mask, not both")
+    steps, batch = shape_tb
+    if lengths is not None:
+        if not batched:
+            raise ValueError("lengths: only for batched input; slice an unbatched sequence")
+        lengths = torch.as_tensor(lengths, device=x.device)
+        if lengths.shape != (batch,) or lengths.is_floating_point():
+            raise ValueError(
+                f"lengths: expected integers of shape ({batch},), got "
+                f"{lengths.dtype} {tuple(lengths.shape)}"
+            )
+        if bool(((lengths < 0) | (lengths > steps)).any()):
+            raise ValueError(f"lengths: every length must be in [0, {steps}]")
+        return torch.arange(steps, device=x.device).unsqueeze(1) < lengths.unsqueeze(0)
+    if mask is not None:
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+            raise ValueError("mask: expected a bool tensor, True at valid steps")
+        m = mask if batched else mask.unsqueeze(1)
+        if batched and batch_first:
+            m = m.transpose(0, 1)
+        if tuple(m.shape) != shape_tb:
+            raise ValueError(
+                f"mask: expected shape {order if batched else '(time,)'} matching the input, "
+                f"got {tuple(mask.shape)}"
+            )
+        return m.to(x.device)
+    return None
