@@ -26,7 +26,7 @@ from .cells import (
     WiredCfCCell,
     WiredRecurrence,
 )
-from .layers import CfC, LTC
+from .layers import LTC, CfC
 from .solvers import SemiImplicit
 from .wirings import Wiring
 

@@ -79,7 +79,9 @@ def test_ltc_step_matches_the_equations():
     _perturb_(cell)
     x, v = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 7, dtype=torch.float64)
     _, got = cell(x, v, 0.7)
-    np.testing.assert_allclose(got.detach().numpy(), _reference_ltc_step(cell, x, v, 0.7), rtol=1e-10)
+    np.testing.assert_allclose(
+        got.detach().numpy(), _reference_ltc_step(cell, x, v, 0.7), rtol=1e-10
+    )
 
 
 def test_ltc_absent_synapses_have_no_effect():
@@ -221,7 +223,12 @@ def test_cfc_matches_the_closed_form(mode):
         ff1 = heads
         want = -cell.A * torch.exp(-t * (cell.w_tau.abs() + ff1.abs())) * ff1 + cell.A
     else:
-        ff1, ff2, ta, tb = (torch.tanh(heads[:, :4]), torch.tanh(heads[:, 4:8]), heads[:, 8:12], heads[:, 12:])
+        ff1, ff2, ta, tb = (
+            torch.tanh(heads[:, :4]),
+            torch.tanh(heads[:, 4:8]),
+            heads[:, 8:12],
+            heads[:, 12:],
+        )
         g = torch.sigmoid(ta * t + tb)
         want = ff1 + g * ff2 if mode == "no_gate" else ff1 * (1 - g) + g * ff2
     torch.testing.assert_close(cell(x, h, t)[1], want)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 ncps = pytest.importorskip("ncps")
-from ncps import wirings as nw  # noqa: E402
 from ncps import torch as nt  # noqa: E402
+from ncps import wirings as nw  # noqa: E402
 
 from liquidtorch import CfC, CfCCell, LTCCell, WiredCfCCell  # noqa: E402
 from liquidtorch.compat import from_ncps, ncps_state_order  # noqa: E402
@@ -133,11 +133,17 @@ def test_cells_convert():
     wired = nt.WiredCfCCell(4, nw.AutoNCP(10, 2))
     x, dt = torch.randn(3, 4), 0.7
     assert isinstance(from_ncps(ltc), LTCCell)
-    torch.testing.assert_close(from_ncps(ltc)(x, torch.ones(3, 10), dt)[0], ltc(x, torch.ones(3, 10), dt)[0])
-    torch.testing.assert_close(from_ncps(cfc)(x, torch.ones(3, 7), dt)[0], cfc(x, torch.ones(3, 7), dt)[0])
+    torch.testing.assert_close(
+        from_ncps(ltc)(x, torch.ones(3, 10), dt)[0], ltc(x, torch.ones(3, 10), dt)[0]
+    )
+    torch.testing.assert_close(
+        from_ncps(cfc)(x, torch.ones(3, 7), dt)[0], cfc(x, torch.ones(3, 7), dt)[0]
+    )
     new = from_ncps(wired)
     assert isinstance(new, WiredCfCCell) and isinstance(from_ncps(cfc), CfCCell)
-    torch.testing.assert_close(new(x, torch.zeros(3, 10), dt)[0], wired(x, torch.zeros(3, 10), dt)[0])
+    torch.testing.assert_close(
+        new(x, torch.zeros(3, 10), dt)[0], wired(x, torch.zeros(3, 10), dt)[0]
+    )
 
 
 def test_gradients_match_ncps():
@@ -147,7 +153,9 @@ def test_gradients_match_ncps():
     new(X)[0].pow(2).sum().backward()
     theirs = dict(old.rnn_cell.named_parameters())
     for name in ["w", "sigma", "mu", "erev", "sensory_w", "gleak", "cm", "input_w"]:
-        torch.testing.assert_close(getattr(new.cell, name).grad, theirs[name].grad, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            getattr(new.cell, name).grad, theirs[name].grad, atol=1e-5, rtol=1e-4
+        )
 
 
 def test_from_ncps_rejects_other_modules():

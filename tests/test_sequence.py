@@ -106,7 +106,11 @@ def test_streaming_equals_whole_sequence(make):
         yt, state = model.step(x[:, t], state, dt=ts[:, t])
         ys.append(yt)
     close(torch.stack(ys, 1), y, atol=1e-6, rtol=1e-5)
-    for a, b in zip(state if isinstance(state, tuple) else (state,), h if isinstance(h, tuple) else (h,), strict=True):
+    for a, b in zip(
+        state if isinstance(state, tuple) else (state,),
+        h if isinstance(h, tuple) else (h,),
+        strict=True,
+    ):
         close(a, b)
 
 
@@ -181,8 +185,14 @@ def test_nan_input_propagates():
         (lambda m: m(torch.randn(2, 5, 3)), "input: expected 4 features"),
         (lambda m: m(torch.randn(5)), "input: expected"),
         (lambda m: m(torch.randint(0, 3, (2, 5, 4))), "floating point"),
-        (lambda m: m(torch.randn(2, 5, 4), timespans=torch.ones(2, 4)), "timespans: expected shape"),
-        (lambda m: m(torch.randn(2, 5, 4), timespans=torch.ones(5, 2)), "timespans: expected shape"),
+        (
+            lambda m: m(torch.randn(2, 5, 4), timespans=torch.ones(2, 4)),
+            "timespans: expected shape",
+        ),
+        (
+            lambda m: m(torch.randn(2, 5, 4), timespans=torch.ones(5, 2)),
+            "timespans: expected shape",
+        ),
         (lambda m: m(torch.randn(2, 5, 4), timespans=-1.0), "timespans"),
         (lambda m: m(torch.randn(2, 5, 4), timespans=float("nan")), "timespans"),
         (lambda m: m(torch.randn(2, 5, 4), timespans=-torch.ones(2, 5)), "finite and > 0"),

@@ -13,9 +13,7 @@ from .ltc import as_dt
 from .options import CfCMode, WiredRecurrence, coerce
 
 
-def layer_masks(
-    wiring: Wiring, recurrence: WiredRecurrence
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def layer_masks(wiring: Wiring, recurrence: WiredRecurrence) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per layer ``l`` with neurons ``cur``: the 0/1 masks of its synaptic heads (ff1, ff2) and
     time heads (time_a, time_b), each (len(cur), n_in + units).
 
@@ -99,9 +97,7 @@ class WiredCfCCell(nn.Module):
         for (_, cur), (syn, time) in zip(
             self.wiring.layers, layer_masks(self.wiring, self.recurrence), strict=True
         ):
-            self.layers.append(
-                _WiredLayer(n_ff, self.wiring.units, len(cur), self.mode, syn, time)
-            )
+            self.layers.append(_WiredLayer(n_ff, self.wiring.units, len(cur), self.mode, syn, time))
             n_ff = len(cur)
         order = np.concatenate([np.asarray(cur, dtype=np.int64) for _, cur in self.wiring.layers])
         # Layer outputs are concatenated in layer order; this puts them back in neuron order.

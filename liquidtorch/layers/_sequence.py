@@ -143,10 +143,8 @@ class SequenceLayer(nn.Module):
             )
         if not ok:
             got = _shapes(hx) if isinstance(hx, (torch.Tensor, tuple)) else type(hx).__name__
-            raise ValueError(
-                f"hx: expected {'a tuple (h, c) of shapes' if isinstance(expected, tuple) else 'shape'}"
-                f" {_shapes(expected)}, got {got}"
-            )
+            what = "a tuple (h, c) of shapes" if isinstance(expected, tuple) else "shape"
+            raise ValueError(f"hx: expected {what} {_shapes(expected)}, got {got}")
         n = len(self.cells)
         parts = hx if isinstance(hx, tuple) else (hx,)
         if not batched:
