@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kernels import fused_enabled
+from ..kernels.ltc import Graph, edges_by_destination, ltc_states
 from ..solvers import SemiImplicit, Solver
 from ..wirings import Wiring, WiringSpec, as_wiring
 from .options import Constraint, Mapping, coerce
@@ -93,6 +95,10 @@ class LTCCell(nn.Module):
         self.register_buffer("mask", torch.tensor(self.wiring.adjacency != 0).float())
         self.register_buffer(
             "sensory_mask", torch.tensor(self.wiring.sensory_adjacency != 0).float()
+        )
+        # Edge lists of the synapses that exist (sorted by destination), for the fused path.
+        self._edges = tuple(
+            edges_by_destination(a) for a in (self.wiring.adjacency, self.wiring.sensory_adjacency)
         )
         m = self.wiring.output_size
         self.input_w = nn.Parameter(torch.ones(i)) if self._scaled(self.input_mapping) else None
@@ -198,6 +204,44 @@ class LTCCell(nn.Module):
             self._terms_fn(u), self.positive(self.cm), v, as_dt(dt, v), self.epsilon
         )
         return self.map_outputs(v), v
+
+    def fused_scan(self, x: torch.Tensor, dt, valid, v0: torch.Tensor):
+        """The whole sequence at once in compiled code; ``None`` where that does not apply.
+
+        Same contract as :func:`liquidtorch.layers.scan` (time-major ``x``); equal to the
+        reference loop in outputs and gradients (tested).
+        """
+        if not (
+            isinstance(self.solver, SemiImplicit)
+            and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)
+            and v0.dtype == x.dtype
+            and fused_enabled()
+        ):
+            return None
+        (src, dst, ptr), (ssrc, sdst, sptr) = self._edges
+        graph = Graph(src, ptr, ssrc, sptr, self.solver.unfolds, self.epsilon)
+        steps, batch = x.shape[:2]
+        if isinstance(dt, float):
+            dt = torch.full((steps, batch), dt, dtype=x.dtype)
+        else:
+            dt = dt.reshape(steps, batch)
+        ok = torch.ones(steps, batch, dtype=torch.bool) if valid is None else valid
+        dtype = x.dtype
+        w, sw = self.positive(self.w), self.positive(self.sensory_w)
+        params = [
+            self.positive(self.gleak), self.vleak, self.positive(self.cm),
+            w[src, dst], self.sigma[src, dst], self.mu[src, dst], self.erev[src, dst],
+            sw[ssrc, sdst], self.sensory_sigma[ssrc, sdst], self.sensory_mu[ssrc, sdst],
+            self.sensory_erev[ssrc, sdst],
+        ]  # fmt: skip
+        states = ltc_states(graph, self.map_inputs(x), dt, ok, v0, *(p.to(dtype) for p in params))
+        ys = self.map_outputs(states)
+        last = ys[-1]
+        if valid is not None:
+            ys = torch.where(valid.unsqueeze(-1), ys, torch.zeros((), dtype=ys.dtype))
+            last = torch.where(valid.any(0).unsqueeze(-1), last, torch.zeros((), dtype=dtype))
+        return ys, last, states[-1]
 
     # -------------------------------------------------------- interpretation
     @torch.no_grad()

@@ -38,7 +38,20 @@ def scan(
     ``dt`` is a float or (time, batch, 1); ``valid`` None or (time, batch) bool: at invalid
     steps the state is held and the output is zero. Returns the outputs (time, batch, out),
     the output of each sequence's last valid step (batch, out) and the final state.
+
+    A cell may offer ``fused_scan(x, dt, valid, state)``, a whole-sequence implementation of
+    this same contract (returning ``None`` where it does not apply); it is used when present.
     """
+    fused = getattr(cell, "fused_scan", None)
+    if fused is not None:
+        if reverse:
+            flip = lambda a: a if a is None or isinstance(a, float) else a.flip(0)
+            out = fused(x.flip(0), flip(dt), flip(valid), state)
+        else:
+            out = fused(x, dt, valid, state)
+        if out is not None:
+            ys, last, state = out
+            return (ys.flip(0) if reverse else ys), last, state
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     ys: list[torch.Tensor] = []
     last = None
