@@ -3,7 +3,7 @@
 Each sequence is a phasor ``[sin(theta_t), cos(theta_t)]`` with a random frequency and phase;
 the target is ``sin(2 theta_t)``. Sequences have 48 to 64 steps and are padded to a batch, so
 the demo also exercises ``lengths=``. Run ``python -m liquidtorch.demo [--epochs N] [--seed S]``
-(about 30 s on a laptop CPU) or call :func:`run_demo`.
+(well under a minute on a laptop CPU) or call :func:`run_demo`.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ def run_demo(
 
     Keys: name, params, synapses (recurrent + sensory), initial_loss (test loss before
     training), train_loss, test_loss (held out), baseline_loss (test loss of the best constant,
-    the mean training target), seconds (training time). ``quick`` uses fewer, shorter
-    sequences and 5 epochs (a smoke test, a few seconds).
+    the mean training target), seconds (training plus the final evaluation). ``quick`` uses
+    fewer, shorter sequences and 5 epochs, ignoring ``epochs`` (a smoke test, a few seconds).
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -132,37 +132,28 @@ def run_demo(
     return results
 
 
+# (header, result key, format) of each table column.
+COLUMNS = (
+    ("model", "name", "s"),
+    ("params", "params", "d"),
+    ("synapses", "synapses", "d"),
+    ("loss before", "initial_loss", ".4f"),
+    ("train loss", "train_loss", ".4f"),
+    ("test loss", "test_loss", ".4f"),
+    ("baseline", "baseline_loss", ".4f"),
+    ("seconds", "seconds", ".1f"),
+)
+
+
 def format_table(results: list[dict]) -> str:
-    """The results as a plain-text table (losses are mean squared errors)."""
-    head = (
-        "model",
-        "params",
-        "synapses",
-        "loss before",
-        "train loss",
-        "test loss",
-        "baseline",
-        "seconds",
+    """The results of :func:`run_demo` as a plain-text table, one row per model."""
+    rows = [[head for head, _, _ in COLUMNS]]
+    rows += [[format(r[key], fmt) for _, key, fmt in COLUMNS] for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    rows.insert(1, ["-" * w for w in widths])
+    return "\n".join(
+        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows
     )
-    rows = [
-        (
-            r["name"],
-            str(r["params"]),
-            str(r["synapses"]),
-            f"{r['initial_loss']:.4f}",
-            f"{r['train_loss']:.4f}",
-            f"{r['test_loss']:.4f}",
-            f"{r['baseline_loss']:.4f}",
-            f"{r['seconds']:.1f}",
-        )
-        for r in results
-    ]
-    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-
-    def line(row):
-        return "  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True))
-
-    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def main(argv: list[str] | None = None) -> None:

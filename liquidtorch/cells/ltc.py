@@ -100,6 +100,7 @@ class LTCCell(nn.Module):
         self._edges = tuple(
             edges_by_destination(a) for a in (self.wiring.adjacency, self.wiring.sensory_adjacency)
         )
+        self._param_cache = None
         m = self.wiring.output_size
         self.input_w = nn.Parameter(torch.ones(i)) if self._scaled(self.input_mapping) else None
         self.input_b = (
@@ -109,6 +110,10 @@ class LTCCell(nn.Module):
         self.output_b = (
             nn.Parameter(torch.zeros(m)) if self.output_mapping is Mapping.AFFINE else None
         )
+
+    @property
+    def _param_list(self) -> list[nn.Parameter]:
+        return list(self._parameters.values())  # this cell has no submodules
 
     @staticmethod
     def _scaled(mapping: Mapping) -> bool:
@@ -205,6 +210,32 @@ class LTCCell(nn.Module):
         )
         return self.map_outputs(v), v
 
+    def _edge_params(self, dtype: torch.dtype) -> list:
+        """Parameter values per neuron and per existing synapse, in kernel order.
+
+        Without autograd (inference, streaming) they are NumPy arrays, cached until a
+        parameter changes (in place or replaced).
+        """
+        own = self._param_list
+        record = torch.is_grad_enabled() and any(p.requires_grad for p in own)
+        key = (dtype, *((p.data_ptr(), p._version) for p in own))
+        if not record and self._param_cache is not None and self._param_cache[0] == key:
+            return self._param_cache[1]
+        (src, dst), (ssrc, sdst) = self._edges
+        n = self.state_size
+        flat = [torch.from_numpy(src * n + dst), torch.from_numpy(ssrc * n + sdst)]
+        rec = (self.positive(self.w), self.sigma, self.mu, self.erev)
+        sen = (self.positive(self.sensory_w), self.sensory_sigma, self.sensory_mu,
+               self.sensory_erev)  # fmt: skip
+        params = [self.positive(self.gleak), self.vleak, self.positive(self.cm)]
+        params += [p.reshape(-1)[flat[0]] for p in rec] + [p.reshape(-1)[flat[1]] for p in sen]
+        params = [p.to(dtype).contiguous() for p in params]
+        if record:
+            return params
+        params = [p.numpy() for p in params]  # no autograd: hand the kernel arrays directly
+        self._param_cache = (key, params)
+        return params
+
     def fused_scan(self, x: torch.Tensor, dt, valid, v0: torch.Tensor):
         """The whole sequence at once in compiled code; ``None`` where that does not apply.
 
@@ -219,28 +250,20 @@ class LTCCell(nn.Module):
             and fused_enabled()
         ):
             return None
-        (src, dst, ptr), (ssrc, sdst, sptr) = self._edges
-        graph = Graph(src, ptr, ssrc, sptr, self.solver.unfolds, self.epsilon)
+        (src, dst), (ssrc, sdst) = self._edges
+        graph = Graph(src, dst, ssrc, sdst, self.solver.unfolds, self.epsilon)
         steps, batch = x.shape[:2]
         if isinstance(dt, float):
             dt = torch.full((steps, batch), dt, dtype=x.dtype)
         else:
             dt = dt.reshape(steps, batch)
         ok = torch.ones(steps, batch, dtype=torch.bool) if valid is None else valid
-        dtype = x.dtype
-        w, sw = self.positive(self.w), self.positive(self.sensory_w)
-        params = [
-            self.positive(self.gleak), self.vleak, self.positive(self.cm),
-            w[src, dst], self.sigma[src, dst], self.mu[src, dst], self.erev[src, dst],
-            sw[ssrc, sdst], self.sensory_sigma[ssrc, sdst], self.sensory_mu[ssrc, sdst],
-            self.sensory_erev[ssrc, sdst],
-        ]  # fmt: skip
-        states = ltc_states(graph, self.map_inputs(x), dt, ok, v0, *(p.to(dtype) for p in params))
+        states = ltc_states(graph, self.map_inputs(x), dt, ok, v0, *self._edge_params(x.dtype))
         ys = self.map_outputs(states)
         last = ys[-1]
         if valid is not None:
             ys = torch.where(valid.unsqueeze(-1), ys, torch.zeros((), dtype=ys.dtype))
-            last = torch.where(valid.any(0).unsqueeze(-1), last, torch.zeros((), dtype=dtype))
+            last = torch.where(valid.any(0).unsqueeze(-1), last, torch.zeros((), dtype=x.dtype))
         return ys, last, states[-1]
 
     # -------------------------------------------------------- interpretation

@@ -9,28 +9,36 @@ import torch
 
 
 class Graph(NamedTuple):
-    """The static part of a fused LTC call: edges sorted by destination (``src`` per edge,
-    ``ptr[j]:ptr[j+1]`` the edges into neuron ``j``) and solver settings."""
+    """The static part of a fused LTC call: edge lists and solver settings."""
 
     src: np.ndarray
-    ptr: np.ndarray
+    dst: np.ndarray
     sensory_src: np.ndarray
-    sensory_ptr: np.ndarray
+    sensory_dst: np.ndarray
     unfolds: int
     eps: float
 
 
-def edges_by_destination(adjacency: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(src, dst, ptr)`` of the nonzero entries of ``adjacency[src, dst]``, sorted by
-    destination then source."""
+def edges_by_destination(adjacency: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(src, dst)`` of the nonzero entries of ``adjacency[src, dst]``, sorted by destination
+    then source (consecutive edges update the same neuron)."""
     dst, src = np.nonzero(adjacency.T)
-    counts = np.bincount(dst, minlength=adjacency.shape[1])
-    ptr = np.concatenate([[0], np.cumsum(counts)])
-    return src.astype(np.int64), dst.astype(np.int64), ptr.astype(np.int64)
+    return src.astype(np.int64), dst.astype(np.int64)
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().contiguous().numpy()
+def _np(t: torch.Tensor | np.ndarray) -> np.ndarray:
+    return t if isinstance(t, np.ndarray) else t.detach().contiguous().numpy()
+
+
+def _batch_last(t: torch.Tensor) -> np.ndarray:
+    """(time, batch, features) -> contiguous (time, features, batch)."""
+    return t.detach().transpose(1, 2).contiguous().numpy()
+
+
+def _chunks(batch: int) -> int:
+    from ._ltc_numba import CHUNK
+
+    return -(-batch // CHUNK)
 
 
 class LTCScan(torch.autograd.Function):
@@ -43,48 +51,68 @@ class LTCScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, graph: Graph, *tensors):
-        from ._ltc_numba import ltc_forward
-
         u, dt, valid, v0, *params = tensors
-        out = torch.empty(u.shape[0], *v0.shape, dtype=v0.dtype)
-        p = [_np(a) for a in params]
-        ltc_forward(
-            _np(u), _np(dt), _np(valid), _np(v0), *p[:3], graph.src, graph.ptr, *p[3:7],
-            graph.sensory_src, graph.sensory_ptr, *p[7:], graph.unfolds, graph.eps,
-            out.numpy(),
-        )  # fmt: skip
+        states = _forward(graph, u, dt, valid, v0, params)
         ctx.graph = graph
-        ctx.save_for_backward(*tensors, out)
-        return out
+        ctx.save_for_backward(*tensors, states)
+        return states
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out):
-        from ._ltc_numba import ltc_backward
+    def backward(ctx, grad_states):
+        from . import _ltc_numba as k
 
         graph = ctx.graph
-        u, dt, valid, v0, *params, out = ctx.saved_tensors
-        batch, n = v0.shape
+        u, dt, valid, v0, *params, states = ctx.saved_tensors
+        (steps, batch, inputs), n = u.shape, v0.shape[1]
+        kernel = k.ltc_backward if _parallel(graph, u) else k.ltc_backward_serial
 
         def zeros(*shape):
             return torch.zeros(*shape, dtype=v0.dtype)
 
-        g_u, g_dt, g_v0 = zeros(*u.shape), zeros(*dt.shape), zeros(batch, n)
+        g_u, g_dt, g_v0 = zeros(steps, inputs, batch), zeros(steps, batch), zeros(n, batch)
         sizes = [n] * 3 + [len(graph.src)] * 4 + [len(graph.sensory_src)] * 4
-        g_params = [zeros(batch, size) for size in sizes]  # one row per batch element
+        rows = _chunks(batch)
+        g_params = [zeros(rows, size) for size in sizes]  # one row per batch chunk
         p = [_np(a) for a in params]
-        ltc_backward(
-            _np(u), _np(dt), _np(valid), _np(v0), _np(out), _np(grad_out),
-            *p[:3], graph.src, graph.ptr, *p[3:7], graph.sensory_src, graph.sensory_ptr, *p[7:],
-            graph.unfolds, graph.eps, g_u.numpy(), g_dt.numpy(), g_v0.numpy(),
-            *(g.numpy() for g in g_params),
+        kernel(
+            _batch_last(u), _np(dt), _np(valid), _np(v0.T), _batch_last(states),
+            _batch_last(grad_states), *p[:3], graph.src, graph.dst, *p[3:7],
+            graph.sensory_src, graph.sensory_dst, *p[7:], graph.unfolds, graph.eps,
+            g_u.numpy(), g_dt.numpy(), g_v0.numpy(), *(g.numpy() for g in g_params),
         )  # fmt: skip
-        return (None, g_u, g_dt, None, g_v0, *(g.sum(0) for g in g_params))
+        grads = (g_u.transpose(1, 2), g_dt, None, g_v0.T)
+        return (None, *grads, *(g.sum(0) for g in g_params))
+
+
+def _parallel(graph: Graph, u: torch.Tensor) -> bool:
+    """Threads pay off only for several batch chunks and enough work (edge evaluations)."""
+    work = u.shape[0] * u.shape[1] * (len(graph.src) * graph.unfolds + len(graph.sensory_src))
+    return _chunks(u.shape[1]) >= 2 and work >= 200_000
+
+
+def _forward(graph: Graph, u, dt, valid, v0, params) -> torch.Tensor:
+    from . import _ltc_numba as k
+
+    kernel = k.ltc_forward if _parallel(graph, u) else k.ltc_forward_serial
+    out = torch.empty(u.shape[0], v0.shape[1], v0.shape[0], dtype=v0.dtype)
+    p = [_np(a) for a in params]
+    kernel(
+        _batch_last(u), _np(dt), _np(valid), _np(v0.T), *p[:3], graph.src, graph.dst,
+        *p[3:7], graph.sensory_src, graph.sensory_dst, *p[7:], graph.unfolds, graph.eps,
+        out.numpy(),
+    )  # fmt: skip
+    return out.transpose(1, 2)
 
 
 def ltc_states(graph: Graph, u, dt, valid, v0, *params) -> torch.Tensor:
-    """Run :class:`LTCScan` (numba threads follow ``torch.get_num_threads()``)."""
-    import numba
+    """States (time, batch, units); through :class:`LTCScan` when gradients are recorded,
+    otherwise a direct kernel call (less overhead for streaming)."""
+    if _parallel(graph, u):
+        import numba
 
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    return LTCScan.apply(graph, u, dt, valid, v0, *params)
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    tensors = (u, dt, valid, v0, *params)
+    if torch.is_grad_enabled() and any(getattr(t, "requires_grad", False) for t in tensors):
+        return LTCScan.apply(graph, *tensors)
+    return _forward(graph, u, dt, valid, v0, params)

@@ -112,6 +112,8 @@ class SequenceLayer(nn.Module):
                 self.cells.append(make_cell(size))
             size = self.cells[-1].output_size * self.num_directions
         self.proj = None if proj_size is None else nn.Linear(size, proj_size)
+        probe = self.cells[0].init_state(1)
+        self._state_parts = len(probe) if isinstance(probe, tuple) else 1
         self.output_size = size if proj_size is None else proj_size
 
     @property
@@ -142,24 +144,20 @@ class SequenceLayer(nn.Module):
         return out
 
     def _unpack(self, hx: State | None, batch: int, batched: bool, like: torch.Tensor):
-        template = [c.init_state(batch, like.device, like.dtype) for c in self.cells]
+        """Validate a public-format state and split it into one state per cell."""
         if hx is None:
-            return template
-        expected = self._pack(template, batched)
-        ok = isinstance(hx, tuple) == isinstance(expected, tuple) and (
-            not isinstance(hx, tuple) or len(hx) == len(expected)
-        )
-        if ok:
-            parts = hx if isinstance(hx, tuple) else (hx,)
-            ok = all(isinstance(p, torch.Tensor) for p in parts) and _shapes(hx) == _shapes(
-                expected
-            )
-        if not ok:
-            got = _shapes(hx) if isinstance(hx, (torch.Tensor, tuple)) else type(hx).__name__
-            what = "a tuple (h, c) of shapes" if isinstance(expected, tuple) else "shape"
-            raise ValueError(f"hx: expected {what} {_shapes(expected)}, got {got}")
+            return [c.init_state(batch, like.device, like.dtype) for c in self.cells]
         n = len(self.cells)
+        shape = ((n,) if n > 1 else ()) + ((batch,) if batched else ()) + (self.state_size,)
+        expected = (shape,) * self._state_parts if self._state_parts > 1 else shape
         parts = hx if isinstance(hx, tuple) else (hx,)
+        ok = isinstance(hx, tuple) == (self._state_parts > 1) and all(
+            isinstance(p, torch.Tensor) for p in parts
+        )
+        if not ok or _shapes(hx) != expected:
+            got = _shapes(hx) if ok else type(hx).__name__
+            what = "a tuple (h, c) of shapes" if self._state_parts > 1 else "shape"
+            raise ValueError(f"hx: expected {what} {expected}, got {got}")
         if not batched:
             parts = tuple(p.unsqueeze(0 if n == 1 else 1) for p in parts)
         parts = tuple(p.to(like.dtype) for p in parts)

@@ -1,0 +1,279 @@
+"""Speed suite S1-S7 of BENCHMARKS.md: liquidtorch vs ncps 1.0.1 vs torch.nn.LSTM/GRU.
+
+Ratios are taken in one process, on the same data, alternating the contenders, as the median
+of several repetitions after a warm-up. ncps models are created first and converted with
+``from_ncps`` so both start from the same weights.
+
+    python benchmarks/speed.py                 # everything, table + benchmarks/speed.json
+    python benchmarks/speed.py --only S1 S3    # some rows
+    python benchmarks/speed.py --quick         # fewer repetitions (smoke test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BATCH, STEPS, FEATURES = 32, 100, 8
+
+
+# ----------------------------------------------------------------------------- timing
+def _train_step(model, x, target):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        y = model(x)[0]
+        loss = torch.nn.functional.mse_loss(y, target[..., : y.shape[-1]])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _infer_step(model, x):
+    def step():
+        with torch.no_grad():
+            model(x)
+
+    return step
+
+
+def race(contenders: dict, reps: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each contender, interleaving them rep by rep."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in contenders}
+    for _ in range(reps):
+        for name, fn in contenders.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _lstm(kind):
+    cls = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
+    return cls(FEATURES, 64, batch_first=True)
+
+
+# ------------------------------------------------------------------------------ models
+def _ncps_pair(kind: str, units, input_size=FEATURES, **kw):
+    import ncps.torch as nt
+    import ncps.wirings as nw
+
+    from liquidtorch.compat import from_ncps
+
+    if isinstance(units, tuple):
+        units = nw.AutoNCP(*units) if len(units) == 2 else nw.FullyConnected(*units[1:])
+    theirs = (nt.LTC if kind == "ltc" else nt.CfC)(input_size, units, **kw)
+    return from_ncps(theirs), theirs
+
+
+def _sigmoid_floor(elements: int, reps: int) -> float:
+    z = torch.randn(elements)
+    return race({"sigmoid": lambda: torch.sigmoid(z)}, reps)["sigmoid"]
+
+
+def _row(rid, what, times, ours="liquidtorch", ref="ncps", goal="", **extra):
+    return {"id": rid, "what": what, "seconds": times, "ours": ours, "ref": ref, "goal": goal,
+            "ratio": times[ref] / times[ours], **extra}  # fmt: skip
+
+
+def bench_ltc(rid, units, reps, goal_train, goal_infer):
+    ours, theirs = _ncps_pair("ltc", units)
+    x, target = torch.randn(BATCH, STEPS, FEATURES), torch.randn(BATCH, STEPS, 64)
+    synapses = ours.cell.wiring.synapse_count + ours.cell.wiring.sensory_synapse_count
+    unfolds = ours.cell.solver.unfolds
+    floor = _sigmoid_floor(STEPS * unfolds * BATCH * synapses, reps)
+    name = f"LTC {units}"
+    rows = []
+    for mode, goal in (("train", goal_train), ("infer", goal_infer)):
+        make = (lambda m: _train_step(m, x, target)) if mode == "train" else (
+            lambda m: _infer_step(m, x))  # fmt: skip
+        t = race({"liquidtorch": make(ours), "ncps": make(theirs),
+                  "lstm": make(_lstm("lstm")), "gru": make(_lstm("gru"))}, reps)  # fmt: skip
+        rows.append(_row(rid, f"{name} {mode}", t, goal=goal, sigmoid_floor=floor))
+    return rows
+
+
+def bench_cfc(rid, units, reps, goals):
+    ours, theirs = _ncps_pair("cfc", units)
+    x, target = torch.randn(BATCH, STEPS, FEATURES), torch.randn(BATCH, STEPS, 64)
+    rows = []
+    for mode in ("train", "infer"):
+        make = (lambda m: _train_step(m, x, target)) if mode == "train" else (
+            lambda m: _infer_step(m, x))  # fmt: skip
+        t = race({"liquidtorch": make(ours), "ncps": make(theirs),
+                  "lstm": make(_lstm("lstm")), "gru": make(_lstm("gru"))}, reps)  # fmt: skip
+        rows.append(_row(rid, f"CfC {units} {mode}", t, goal=goals[mode]))
+    return rows
+
+
+def bench_streaming(reps):
+    """S5: one step at batch 1 through the public streaming API vs ncps's cell step."""
+    rows = []
+    for kind, units, inputs in (("ltc", (19, 1), 32), ("cfc", 19, 32)):
+        ours, theirs = _ncps_pair(kind, units, input_size=inputs)
+        x = torch.randn(1, inputs)
+        h = torch.zeros(1, ours.state_size)
+        cell = theirs.rnn_cell
+
+        def step_ours():
+            with torch.no_grad():
+                ours.step(x, h)
+
+        def step_theirs():
+            with torch.no_grad():
+                cell(x, h, 1.0)
+
+        t = race({"liquidtorch": step_ours, "ncps": step_theirs}, reps * 50)
+        rows.append(_row("S5", f"{kind.upper()} {units} streaming step (batch 1)", t,
+                         goal=">= 5x lower latency"))  # fmt: skip
+    return rows
+
+
+def _memory_child(kind: str, steps: int) -> int:
+    """Peak RSS growth (bytes) of one training step of LTC AutoNCP(64, 4) over ``steps``."""
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    ours, theirs = _ncps_pair("ltc", (64, 4))
+    model = ours if kind == "liquidtorch" else theirs
+    _train_step(model, torch.randn(BATCH, 2, FEATURES), torch.randn(BATCH, 2, 4))()  # warm-up
+    x, target = torch.randn(BATCH, steps, FEATURES), torch.randn(BATCH, steps, 4)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _train_step(model, x, target)()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+
+
+def _memory(kind: str, steps: int) -> int:
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", kind, str(steps)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def bench_memory(full: bool):
+    """S6. ncps keeps every dense (batch, units, units) intermediate of every unfold: at
+    1000 steps that is ~15 GB, so unless --full it is measured at 125 and 250 steps and
+    extrapolated linearly (its memory is linear in the number of steps; both points are
+    reported)."""
+    ours = _memory("liquidtorch", 1000)
+    if full:
+        theirs, note = _memory("ncps", 1000), "measured"
+    else:
+        a, b = _memory("ncps", 125), _memory("ncps", 250)
+        theirs = b + (b - a) / 125 * 750
+        note = f"extrapolated from {a / 2**20:.0f} MiB at 125 and {b / 2**20:.0f} MiB at 250 steps"
+    return [{"id": "S6", "what": "LTC AutoNCP(64,4) train step, 1000 steps: peak memory",
+             "bytes": {"liquidtorch": ours, "ncps": theirs}, "ratio": theirs / max(ours, 1),
+             "goal": "<= 1/4 of ncps", "note": note}]  # fmt: skip
+
+
+def bench_scaling(reps):
+    """S7: time vs sequence length, and LTC time vs synapses (not units squared)."""
+    from liquidtorch import LTC, AutoNCP, CfC
+
+    lengths = [100, 500, 1000, 2000]
+    out = {"lengths": lengths}
+    for name, model in (("ltc", LTC(FEATURES, AutoNCP(32, 4))), ("cfc", CfC(FEATURES, 32))):
+        t = [race({"m": _infer_step(model, torch.randn(BATCH, n, FEATURES))}, reps)["m"]
+             for n in lengths]  # fmt: skip
+        out[f"{name}_seconds"] = t
+        out[f"{name}_length_exponent"] = float(np.polyfit(np.log(lengths), np.log(t), 1)[0])
+    units = [16, 32, 64, 128, 256]
+    t, syn = [], []
+    for n in units:
+        model = LTC(FEATURES, AutoNCP(n, 4))
+        w = model.cell.wiring
+        syn.append(w.synapse_count + w.sensory_synapse_count)
+        t.append(race({"m": _infer_step(model, torch.randn(BATCH, STEPS, FEATURES))}, reps)["m"])
+    out.update(units=units, synapses=syn, ltc_units_seconds=t)
+    out["ltc_synapse_exponent"] = float(np.polyfit(np.log(syn), np.log(t), 1)[0])
+    out["ltc_units_exponent"] = float(np.polyfit(np.log(units), np.log(t), 1)[0])
+    return [{"id": "S7", "what": "scaling", **out,
+             "goal": "linear in length; LTC cost ~ synapses, not units^2"}]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ report
+def _fmt_time(s):
+    return f"{s * 1e3:.2f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} us"
+
+
+def render(rows) -> str:
+    lines = ["| id | benchmark | liquidtorch | ncps 1.0.1 | LSTM(8,64) | GRU(8,64) | "
+             "ncps / ours | ours / LSTM | goal |", "|" + "---|" * 9]  # fmt: skip
+    for r in rows:
+        if "seconds" in r:
+            s = r["seconds"]
+            lstm = s.get("lstm")
+            cells = [_fmt_time(s["liquidtorch"]), _fmt_time(s["ncps"]),
+                     _fmt_time(lstm) if lstm else "", _fmt_time(s["gru"]) if "gru" in s else "",
+                     f"{r['ratio']:.1f}x", f"{s['liquidtorch'] / lstm:.2f}x" if lstm else ""]  # fmt: skip
+            what = r["what"]
+            if "sigmoid_floor" in r:
+                what += f" (sigmoid floor {_fmt_time(r['sigmoid_floor'])})"
+        elif "bytes" in r:
+            b = r["bytes"]
+            cells = [f"{b['liquidtorch'] / 2**20:.0f} MiB", f"{b['ncps'] / 2**20:.0f} MiB", "",
+                     "", f"{r['ratio']:.0f}x", ""]  # fmt: skip
+            what = f"{r['what']} ({r['note']})"
+        else:
+            what = (f"length exponent LTC {r['ltc_length_exponent']:.2f}, CfC "
+                    f"{r['cfc_length_exponent']:.2f}; LTC time vs synapses exponent "
+                    f"{r['ltc_synapse_exponent']:.2f} (vs units {r['ltc_units_exponent']:.2f})")  # fmt: skip
+            cells = [""] * 6
+        lines.append(f"| {r['id']} | {what} | " + " | ".join(cells) + f" | {r['goal']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", default=None, help="ids to run, e.g. S1 S3")
+    parser.add_argument("--quick", action="store_true", help="few repetitions (smoke test)")
+    parser.add_argument("--full", action="store_true", help="S6: measure ncps at 1000 steps")
+    parser.add_argument("--json", default=str(Path(__file__).with_name("speed.json")))
+    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        print(_memory_child(args.memory_child[0], int(args.memory_child[1])))
+        return
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    reps = 3 if args.quick else 15
+    suites = {
+        "S1": lambda: bench_ltc("S1", (32, 4), reps, ">= 10x faster", ">= 20x faster"),
+        "S2": lambda: bench_ltc("S2", ("fc", 32, 4), reps, ">= 3x faster", ""),
+        "S3": lambda: bench_cfc("S3", 32, reps, {"train": "<= 2x LSTM", "infer": "<= 2x LSTM"}),
+        "S4": lambda: bench_cfc("S4", (32, 4), reps, {"train": ">= 5x faster", "infer": ""}),
+        "S5": lambda: bench_streaming(reps),
+        "S6": lambda: bench_memory(args.full),
+        "S7": lambda: bench_scaling(max(3, reps // 3)),
+    }
+    rows = []
+    for rid, fn in suites.items():
+        if args.only is None or rid in args.only:
+            rows += fn()
+            print(render(rows[-1:]).splitlines()[-1], flush=True)
+    table = render(rows)
+    print("\n" + table)
+    meta = {"torch": torch.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "threads": torch.get_num_threads()}  # fmt: skip
+    Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
