@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kernels import fused_enabled
+from ..kernels.wired_cfc import WiredGraph, wired_cfc_states, wired_graph
 from ..wirings import Wiring, WiringSpec, as_wiring
 from .cfc import closed_form, init_heads_, num_heads
 from .ltc import as_dt
@@ -102,6 +104,7 @@ class WiredCfCCell(nn.Module):
         order = np.concatenate([np.asarray(cur, dtype=np.int64) for _, cur in self.wiring.layers])
         # Layer outputs are concatenated in layer order; this puts them back in neuron order.
         self.register_buffer("_neuron_order", torch.from_numpy(np.argsort(order)))
+        self._graph: tuple[tuple, WiredGraph | None] | None = None  # the fused path's edge lists
 
     @property
     def input_size(self) -> int:
@@ -129,6 +132,60 @@ class WiredCfCCell(nn.Module):
             outs.append(ff)
         h = torch.cat(outs, dim=-1)[..., self._neuron_order]
         return h[..., : self.output_size], h
+
+    def fused_scan(self, x: torch.Tensor, dt, valid, h0: torch.Tensor):
+        """The whole sequence at once in compiled code; ``None`` where that does not apply.
+
+        Same contract as :func:`liquidtorch.layers.scan` (time-major ``x``); equal to the
+        reference loop in outputs and gradients (tested).
+        """
+        weight = self.layers[0].heads.weight
+        if not (
+            x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)
+            and h0.dtype == x.dtype == weight.dtype
+            and weight.device.type == "cpu"
+            and fused_enabled()
+        ):
+            return None
+        graph = self._fused_graph()
+        if graph is None:  # paired heads masked differently: not served by the kernels
+            return None
+        steps, batch = x.shape[:2]
+        if isinstance(dt, float):
+            dt = torch.full((steps, batch), dt, dtype=x.dtype)
+        else:
+            dt = dt.reshape(steps, batch)
+        ok = torch.ones(steps, batch, dtype=torch.bool) if valid is None else valid
+        pure = self.mode is CfCMode.PURE
+        states = wired_cfc_states(
+            graph, x, dt, ok, h0,
+            [layer.heads.weight for layer in self.layers],
+            [layer.heads.bias for layer in self.layers],
+            [layer.w_tau for layer in self.layers] if pure else (),
+            [layer.A for layer in self.layers] if pure else (),
+        )  # fmt: skip
+        ys = states[..., : self.output_size]
+        last = ys[-1]
+        if valid is not None:
+            zero = torch.zeros((), dtype=ys.dtype)
+            ys = torch.where(valid.unsqueeze(-1), ys, zero)
+            last = torch.where(valid.any(0).unsqueeze(-1), last, zero)
+        return ys, last, states[-1]
+
+    def _fused_graph(self) -> WiredGraph | None:
+        """Edge lists of the heads' masks, rebuilt whenever a mask buffer changes."""
+        masks = [layer.mask for layer in self.layers]
+        key = tuple((m.data_ptr(), m._version) for m in masks)
+        if self._graph is None or self._graph[0] != key:
+            graph = wired_graph(
+                [m.detach().cpu().numpy() for m in masks],
+                [cur for _, cur in self.wiring.layers],
+                self.wiring.input_size,
+                self.mode.value,
+            )
+            self._graph = (key, graph)
+        return self._graph[1]
 
     def extra_repr(self) -> str:
         return (
