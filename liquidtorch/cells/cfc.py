@@ -5,9 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._activations import Activation, get_activation
+from ..kernels import fused_switch_on
+from ..kernels.cfc import CfCPlan, cfc_states
+from ._activations import Activation, LeCunTanh, get_activation
 from .ltc import as_dt
 from .options import CfCMode, coerce
+
+# Backbone activations the fused path knows.
+_FUSED_ACTIVATIONS = {LeCunTanh: "lecun_tanh", nn.Tanh: "tanh", nn.ReLU: "relu"}
+# The fused path's fixed cost is about two reference steps: shorter sequences (streaming
+# with ``step()``) run faster in the reference loop.
+_FUSED_MIN_STEPS = 3
 
 
 def num_heads(mode: CfCMode) -> int:
@@ -136,6 +144,52 @@ class CfCCell(nn.Module):
         z = self.backbone(torch.cat([x, h], dim=-1))
         h = closed_form(self.heads(z), as_dt(dt, h), self.mode, self.A, self.w_tau)
         return h, h
+
+    def fused_scan(self, x: torch.Tensor, dt, valid, h0: torch.Tensor):
+        """The whole sequence at once with a hand-derived backward
+        (:mod:`liquidtorch.kernels.cfc`); ``None`` where that does not apply (other
+        activations, dropout while training, dtypes other than float32 / float64, fewer than
+        3 steps, ``use_fused(False)``).
+
+        Same contract as :func:`liquidtorch.layers.scan` (time-major ``x``); equal to the
+        reference loop in outputs and gradients (tested).
+        """
+        weight = self.heads.weight
+        if not (
+            fused_switch_on()
+            and x.shape[0] >= _FUSED_MIN_STEPS
+            and x.dtype in (torch.float32, torch.float64)
+            and h0.dtype == weight.dtype == x.dtype
+            and h0.device == weight.device == x.device
+        ):
+            return None
+        acts, params = [], []
+        for m in self.backbone:  # exact types: a subclass may change forward
+            if type(m) is nn.Linear and m.bias is not None:
+                params += [m.weight, m.bias]
+            elif type(m) is nn.Dropout:
+                if self.training and m.p > 0:
+                    return None
+            elif type(m) in _FUSED_ACTIVATIONS:
+                acts.append(_FUSED_ACTIVATIONS[type(m)])
+            else:
+                return None
+        params += [weight, self.heads.bias]
+        if self.mode is CfCMode.PURE:
+            params += [self.A, self.w_tau]
+        constant_dt = isinstance(dt, float)
+        width = params[0].shape[0] if acts else 0
+        plan = CfCPlan(
+            self.mode.value, tuple(acts), self.input_size, self.units, width,
+            dt if constant_dt else None,
+        )  # fmt: skip
+        states = cfc_states(plan, x, None if constant_dt else dt, valid, h0, params)
+        if valid is None:
+            return states, states[-1], states[-1]
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
+        ys = torch.where(valid.unsqueeze(-1), states, zero)
+        last = torch.where(valid.any(0).unsqueeze(-1), states[-1], zero)
+        return ys, last, states[-1]
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, units={self.units}, mode={self.mode.value}"

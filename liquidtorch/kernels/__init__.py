@@ -1,9 +1,9 @@
-"""Fused execution paths: whole sequences in compiled code, checked against the reference loop.
+"""Fused execution paths: whole sequences at once, checked against the reference loop.
 
-The fast paths are used automatically where they apply (CPU tensors, numba installed, a
-supported configuration) and are numerically equivalent to the reference loop in
-:mod:`liquidtorch.layers` (tests prove it). ``use_fused(False)`` turns them off, e.g. to
-compare or to debug::
+The fast paths are used automatically where they apply (a supported configuration; for the
+LTC also CPU tensors and numba installed, while the dense CfC's needs only torch) and are
+numerically equivalent to the reference loop in :mod:`liquidtorch.layers` (tests prove it).
+``use_fused(False)`` turns them off, e.g. to compare or to debug::
 
     with liquidtorch.kernels.use_fused(False):
         y, h = model(x)           # the reference Python loop
@@ -20,6 +20,11 @@ _state = {"enabled": True, "warned": False}
 
 def numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
+
+
+def fused_switch_on() -> bool:
+    """Whether ``use_fused`` allows fused paths (those that need only torch check just this)."""
+    return _state["enabled"]
 
 
 def fused_enabled() -> bool:
@@ -50,4 +55,4 @@ def use_fused(enabled: bool = True):
         _state["enabled"] = previous
 
 
-__all__ = ["fused_enabled", "numba_available", "use_fused"]
+__all__ = ["fused_enabled", "fused_switch_on", "numba_available", "use_fused"]
