@@ -1,0 +1,18 @@
+"""Tasks: real and synthetic sequence data sets with fixed splits, metrics and defaults."""
+
+from . import mujoco, physionet, uci  # noqa: F401  (register their tasks)
+from ._registry import get_task, list_tasks, register
+from ._task import Metric, SequenceData, Task, TaskKind, cache_dir, cached, split_indices
+
+__all__ = [
+    "Metric",
+    "SequenceData",
+    "Task",
+    "TaskKind",
+    "cache_dir",
+    "cached",
+    "get_task",
+    "list_tasks",
+    "register",
+    "split_indices",
+]
