@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -87,8 +84,16 @@ def _sigmoid_floor(elements: int, reps: int) -> float:
 
 
 def _row(rid, what, times, ours="liquidtorch", ref="ncps", goal="", **extra):
-    return {"id": rid, "what": what, "seconds": times, "ours": ours, "ref": ref, "goal": goal,
-            "ratio": times[ref] / times[ours], **extra}  # fmt: skip
+    return {
+        "id": rid,
+        "what": what,
+        "seconds": times,
+        "ours": ours,
+        "ref": ref,
+        "goal": goal,
+        "ratio": times[ref] / times[ours],
+        **extra,
+    }
 
 
 def bench_ltc(rid, units, reps, goal_train, goal_infer):
@@ -100,10 +105,20 @@ def bench_ltc(rid, units, reps, goal_train, goal_infer):
     name = f"LTC {units}"
     rows = []
     for mode, goal in (("train", goal_train), ("infer", goal_infer)):
-        make = (lambda m: _train_step(m, x, target)) if mode == "train" else (
-            lambda m: _infer_step(m, x))  # fmt: skip
-        t = race({"liquidtorch": make(ours), "ncps": make(theirs),
-                  "lstm": make(_lstm("lstm")), "gru": make(_lstm("gru"))}, reps)  # fmt: skip
+        make = (
+            (lambda m: _train_step(m, x, target))
+            if mode == "train"
+            else (lambda m: _infer_step(m, x))
+        )
+        t = race(
+            {
+                "liquidtorch": make(ours),
+                "ncps": make(theirs),
+                "lstm": make(_lstm("lstm")),
+                "gru": make(_lstm("gru")),
+            },
+            reps,
+        )
         rows.append(_row(rid, f"{name} {mode}", t, goal=goal, sigmoid_floor=floor))
     return rows
 
@@ -113,10 +128,20 @@ def bench_cfc(rid, units, reps, goals):
     x, target = torch.randn(BATCH, STEPS, FEATURES), torch.randn(BATCH, STEPS, 64)
     rows = []
     for mode in ("train", "infer"):
-        make = (lambda m: _train_step(m, x, target)) if mode == "train" else (
-            lambda m: _infer_step(m, x))  # fmt: skip
-        t = race({"liquidtorch": make(ours), "ncps": make(theirs),
-                  "lstm": make(_lstm("lstm")), "gru": make(_lstm("gru"))}, reps)  # fmt: skip
+        make = (
+            (lambda m: _train_step(m, x, target))
+            if mode == "train"
+            else (lambda m: _infer_step(m, x))
+        )
+        t = race(
+            {
+                "liquidtorch": make(ours),
+                "ncps": make(theirs),
+                "lstm": make(_lstm("lstm")),
+                "gru": make(_lstm("gru")),
+            },
+            reps,
+        )
         rows.append(_row(rid, f"CfC {units} {mode}", t, goal=goals[mode]))
     return rows
 
@@ -130,56 +155,70 @@ def bench_streaming(reps):
         h = torch.zeros(1, ours.state_size)
         cell = theirs.rnn_cell
 
-        def step_ours():
+        def step_ours(ours=ours, x=x, h=h):
             with torch.no_grad():
                 ours.step(x, h)
 
-        def step_theirs():
+        def step_theirs(cell=cell, x=x, h=h):
             with torch.no_grad():
                 cell(x, h, 1.0)
 
         t = race({"liquidtorch": step_ours, "ncps": step_theirs}, reps * 50)
-        rows.append(_row("S5", f"{kind.upper()} {units} streaming step (batch 1)", t,
-                         goal=">= 5x lower latency"))  # fmt: skip
+        rows.append(
+            _row(
+                "S5",
+                f"{kind.upper()} {units} streaming step (batch 1)",
+                t,
+                goal=">= 5x lower latency",
+            )
+        )
     return rows
 
 
-def _memory_child(kind: str, steps: int) -> int:
-    """Peak RSS growth (bytes) of one training step of LTC AutoNCP(64, 4) over ``steps``."""
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    ours, theirs = _ncps_pair("ltc", (64, 4))
-    model = ours if kind == "liquidtorch" else theirs
-    _train_step(model, torch.randn(BATCH, 2, FEATURES), torch.randn(BATCH, 2, 4))()  # warm-up
-    x, target = torch.randn(BATCH, steps, FEATURES), torch.randn(BATCH, steps, 4)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    _train_step(model, x, target)()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+def _saved_bytes(model, steps: int) -> int:
+    """Bytes of the distinct tensors autograd keeps for the backward pass of one forward of
+    ``steps`` steps: the activation memory of a training step, which is what grows with the
+    sequence (parameters and optimiser state do not)."""
+    seen: dict[int, int] = {}
 
+    def pack(t):
+        storage = t.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return t
 
-def _memory(kind: str, steps: int) -> int:
-    out = subprocess.run(
-        [sys.executable, __file__, "--memory-child", kind, str(steps)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return int(out.stdout.strip().splitlines()[-1])
+    x = torch.randn(BATCH, steps, FEATURES)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = model(x)[0]
+    y.sum().backward()  # the step completes (and frees what was saved)
+    return sum(seen.values())
 
 
 def bench_memory(full: bool):
-    """S6. ncps keeps every dense (batch, units, units) intermediate of every unfold: at
-    1000 steps that is ~15 GB, so unless --full it is measured at 125 and 250 steps and
-    extrapolated linearly (its memory is linear in the number of steps; both points are
+    """S6. ncps keeps every dense (batch, units, units) intermediate of every unfold: ~15 GB
+    at 1000 steps, so unless --full it is measured at 125 and 250 steps and extrapolated
+    linearly (its activation memory is linear in the number of steps; both points are
     reported)."""
-    ours = _memory("liquidtorch", 1000)
+    ours_model, theirs_model = _ncps_pair("ltc", (64, 4))
+    ours = _saved_bytes(ours_model, 1000)
     if full:
-        theirs, note = _memory("ncps", 1000), "measured"
+        theirs, note = _saved_bytes(theirs_model, 1000), "measured"
     else:
-        a, b = _memory("ncps", 125), _memory("ncps", 250)
+        a, b = _saved_bytes(theirs_model, 125), _saved_bytes(theirs_model, 250)
         theirs = b + (b - a) / 125 * 750
-        note = f"extrapolated from {a / 2**20:.0f} MiB at 125 and {b / 2**20:.0f} MiB at 250 steps"
-    return [{"id": "S6", "what": "LTC AutoNCP(64,4) train step, 1000 steps: peak memory",
-             "bytes": {"liquidtorch": ours, "ncps": theirs}, "ratio": theirs / max(ours, 1),
-             "goal": "<= 1/4 of ncps", "note": note}]  # fmt: skip
+        note = (
+            f"ncps extrapolated from {a / 2**20:.0f} MiB at 125 and {b / 2**20:.0f} MiB "
+            "at 250 steps"
+        )
+    return [
+        {
+            "id": "S6",
+            "what": "LTC AutoNCP(64,4), 1000 steps: memory saved for backward",
+            "bytes": {"liquidtorch": ours, "ncps": theirs},
+            "ratio": theirs / max(ours, 1),
+            "goal": "<= 1/4 of ncps",
+            "note": note,
+        }
+    ]
 
 
 def bench_scaling(reps):
@@ -189,8 +228,10 @@ def bench_scaling(reps):
     lengths = [100, 500, 1000, 2000]
     out = {"lengths": lengths}
     for name, model in (("ltc", LTC(FEATURES, AutoNCP(32, 4))), ("cfc", CfC(FEATURES, 32))):
-        t = [race({"m": _infer_step(model, torch.randn(BATCH, n, FEATURES))}, reps)["m"]
-             for n in lengths]  # fmt: skip
+        t = [
+            race({"m": _infer_step(model, torch.randn(BATCH, n, FEATURES))}, reps)["m"]
+            for n in lengths
+        ]
         out[f"{name}_seconds"] = t
         out[f"{name}_length_exponent"] = float(np.polyfit(np.log(lengths), np.log(t), 1)[0])
     units = [16, 32, 64, 128, 256]
@@ -203,8 +244,14 @@ def bench_scaling(reps):
     out.update(units=units, synapses=syn, ltc_units_seconds=t)
     out["ltc_synapse_exponent"] = float(np.polyfit(np.log(syn), np.log(t), 1)[0])
     out["ltc_units_exponent"] = float(np.polyfit(np.log(units), np.log(t), 1)[0])
-    return [{"id": "S7", "what": "scaling", **out,
-             "goal": "linear in length; LTC cost ~ synapses, not units^2"}]  # fmt: skip
+    return [
+        {
+            "id": "S7",
+            "what": "scaling",
+            **out,
+            "goal": "linear in length; LTC cost ~ synapses, not units^2",
+        }
+    ]
 
 
 # ------------------------------------------------------------------------------ report
@@ -213,27 +260,43 @@ def _fmt_time(s):
 
 
 def render(rows) -> str:
-    lines = ["| id | benchmark | liquidtorch | ncps 1.0.1 | LSTM(8,64) | GRU(8,64) | "
-             "ncps / ours | ours / LSTM | goal |", "|" + "---|" * 9]  # fmt: skip
+    lines = [
+        "| id | benchmark | liquidtorch | ncps 1.0.1 | LSTM(8,64) | GRU(8,64) | "
+        "ncps / ours | ours / LSTM | goal |",
+        "|" + "---|" * 9,
+    ]
     for r in rows:
         if "seconds" in r:
             s = r["seconds"]
             lstm = s.get("lstm")
-            cells = [_fmt_time(s["liquidtorch"]), _fmt_time(s["ncps"]),
-                     _fmt_time(lstm) if lstm else "", _fmt_time(s["gru"]) if "gru" in s else "",
-                     f"{r['ratio']:.1f}x", f"{s['liquidtorch'] / lstm:.2f}x" if lstm else ""]  # fmt: skip
+            cells = [
+                _fmt_time(s["liquidtorch"]),
+                _fmt_time(s["ncps"]),
+                _fmt_time(lstm) if lstm else "",
+                _fmt_time(s["gru"]) if "gru" in s else "",
+                f"{r['ratio']:.1f}x",
+                f"{s['liquidtorch'] / lstm:.2f}x" if lstm else "",
+            ]
             what = r["what"]
             if "sigmoid_floor" in r:
                 what += f" (sigmoid floor {_fmt_time(r['sigmoid_floor'])})"
         elif "bytes" in r:
             b = r["bytes"]
-            cells = [f"{b['liquidtorch'] / 2**20:.0f} MiB", f"{b['ncps'] / 2**20:.0f} MiB", "",
-                     "", f"{r['ratio']:.0f}x", ""]  # fmt: skip
+            cells = [
+                f"{b['liquidtorch'] / 2**20:.1f} MiB",
+                f"{b['ncps'] / 2**20:.0f} MiB",
+                "",
+                "",
+                f"{r['ratio']:.0f}x",
+                "",
+            ]
             what = f"{r['what']} ({r['note']})"
         else:
-            what = (f"length exponent LTC {r['ltc_length_exponent']:.2f}, CfC "
-                    f"{r['cfc_length_exponent']:.2f}; LTC time vs synapses exponent "
-                    f"{r['ltc_synapse_exponent']:.2f} (vs units {r['ltc_units_exponent']:.2f})")  # fmt: skip
+            what = (
+                f"length exponent LTC {r['ltc_length_exponent']:.2f}, CfC "
+                f"{r['cfc_length_exponent']:.2f}; LTC time vs synapses exponent "
+                f"{r['ltc_synapse_exponent']:.2f} (vs units {r['ltc_units_exponent']:.2f})"
+            )
             cells = [""] * 6
         lines.append(f"| {r['id']} | {what} | " + " | ".join(cells) + f" | {r['goal']} |")
     return "\n".join(lines)
@@ -245,11 +308,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="few repetitions (smoke test)")
     parser.add_argument("--full", action="store_true", help="S6: measure ncps at 1000 steps")
     parser.add_argument("--json", default=str(Path(__file__).with_name("speed.json")))
-    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.memory_child:
-        print(_memory_child(args.memory_child[0], int(args.memory_child[1])))
-        return
     torch.set_num_threads(2)
     torch.manual_seed(0)
     reps = 3 if args.quick else 15
@@ -269,8 +328,12 @@ def main(argv=None):
             print(render(rows[-1:]).splitlines()[-1], flush=True)
     table = render(rows)
     print("\n" + table)
-    meta = {"torch": torch.__version__, "python": platform.python_version(),
-            "machine": platform.machine(), "threads": torch.get_num_threads()}  # fmt: skip
+    meta = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "threads": torch.get_num_threads(),
+    }
     Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"\nwrote {args.json}")
 
