@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..kernels import fused_switch_on
+from ..kernels import fused_enabled, fused_switch_on
 from ..kernels.cfc import CfCPlan, cfc_states
 from ._activations import Activation, LeCunTanh, get_activation
 from .ltc import as_dt
@@ -16,6 +17,8 @@ _FUSED_ACTIVATIONS = {LeCunTanh: "lecun_tanh", nn.Tanh: "tanh", nn.ReLU: "relu"}
 # The fused path's fixed cost is about two reference steps: shorter sequences (streaming
 # with ``step()``) run faster in the reference loop.
 _FUSED_MIN_STEPS = 3
+_ACT_CODES = {"lecun_tanh": 0, "tanh": 1, "relu": 2}
+_MODE_CODES = {CfCMode.DEFAULT: 0, CfCMode.NO_GATE: 1, CfCMode.PURE: 2}
 
 
 def num_heads(mode: CfCMode) -> int:
@@ -121,6 +124,8 @@ class CfCCell(nn.Module):
             self.A = nn.Parameter(torch.ones(1, units))
         else:
             self.w_tau = self.A = None
+        self._plan_cache = None
+        self._param_list = list(self.parameters())
 
     @property
     def input_size(self) -> int:
@@ -143,6 +148,62 @@ class CfCCell(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.backbone(torch.cat([x, h], dim=-1))
         h = closed_form(self.heads(z), as_dt(dt, h), self.mode, self.A, self.w_tau)
+        return h, h
+
+    def _step_plan(self, dtype: torch.dtype):
+        """NumPy weights and codes for :func:`cfc_step`, cached until a parameter changes;
+        ``None`` where the compiled step does not apply."""
+        params = self._param_list
+        key = (dtype, self.training, *((p.data_ptr(), p._version) for p in params))
+        if self._plan_cache is not None and self._plan_cache[0] == key:
+            return self._plan_cache[1]
+        linears, acts = [], []
+        for m in self.backbone:  # exact types: a subclass may change forward
+            if type(m) is nn.Linear:
+                linears.append(m)
+            elif type(m) is nn.Dropout:
+                if self.training and m.p > 0:
+                    return None
+            elif type(m) in _FUSED_ACTIVATIONS:
+                acts.append(_FUSED_ACTIVATIONS[type(m)])
+            else:
+                return None
+        if len(linears) > 1 or any(p.dtype != dtype for p in params):
+            return None
+        arr = lambda t: t.detach().contiguous().numpy()
+        none = np.empty(0, dtype=arr(self.heads.weight).dtype)
+        w1, b1 = (
+            (arr(linears[0].weight), arr(linears[0].bias)) if linears else (none[:0, None], none)
+        )
+        pure = self.mode is CfCMode.PURE
+        plan = (
+            w1, b1, _ACT_CODES[acts[0]] if acts else 0, arr(self.heads.weight),
+            arr(self.heads.bias), _MODE_CODES[self.mode], arr(self.A)[0] if pure else none,
+            arr(self.w_tau)[0] if pure else none,
+        )  # fmt: skip
+        self._plan_cache = (key, plan)
+        return plan
+
+    def fused_step(self, x: torch.Tensor, h: torch.Tensor, dt: float):
+        """One step for streaming inference in compiled code (numba), without autograd;
+        ``None`` where that does not apply (gradients recorded, more than one backbone layer,
+        other activations, dropout while training, devices, dtypes)."""
+        if torch.is_grad_enabled() and (
+            x.requires_grad or h.requires_grad or any(p.requires_grad for p in self.parameters())
+        ):
+            return None
+        if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+            return None
+        plan = self._step_plan(x.dtype) if h.dtype == x.dtype and fused_enabled() else None
+        if plan is None:
+            return None
+        from ..kernels._cfc_step_numba import cfc_step
+
+        w1, b1, act, w2, b2, mode, a_pure, w_tau = plan
+        x_np, h_np = x.detach().numpy(), h.detach().numpy()
+        out = np.empty(h_np.shape, dtype=h_np.dtype)
+        cfc_step(x_np, h_np, float(dt), w1, b1, act, w2, b2, mode, a_pure, w_tau, out)
+        h = torch.from_numpy(out)
         return h, h
 
     def fused_scan(self, x: torch.Tensor, dt, valid, h0: torch.Tensor):

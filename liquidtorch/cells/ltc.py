@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..kernels import fused_enabled
-from ..kernels.ltc import Graph, edges_by_destination, ltc_states
+from ..kernels.ltc import Graph, edges_by_destination, ltc_states, ltc_step
 from ..solvers import SemiImplicit, Solver
 from ..wirings import Wiring, WiringSpec, as_wiring
 from .options import Constraint, Mapping, coerce
@@ -236,22 +237,51 @@ class LTCCell(nn.Module):
         self._param_cache = (key, params)
         return params
 
+    def _fused_ok(self, x: torch.Tensor, v: torch.Tensor) -> bool:
+        return (
+            isinstance(self.solver, SemiImplicit)
+            and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)
+            and v.dtype == x.dtype
+            and fused_enabled()
+        )
+
+    def _graph(self) -> Graph:
+        (src, dst), (ssrc, sdst) = self._edges
+        return Graph(src, dst, ssrc, sdst, self.solver.unfolds, self.epsilon)
+
+    def fused_step(self, x: torch.Tensor, v: torch.Tensor, dt: float):
+        """One step for streaming inference in compiled code, without autograd; ``None``
+        where that does not apply (gradients recorded, other solvers, devices, dtypes)."""
+        if (torch.is_grad_enabled() and (x.requires_grad or v.requires_grad)) or not (
+            self._fused_ok(x, v)
+        ):
+            return None
+        params = self._edge_params(x.dtype)
+        if not isinstance(params[0], np.ndarray):  # parameters record gradients
+            return None
+        u = x.detach().numpy()
+        if self.input_w is not None:
+            u = u * self.input_w.detach().numpy()
+        if self.input_b is not None:
+            u = u + self.input_b.detach().numpy()
+        v = ltc_step(self._graph(), u, dt, v.detach().numpy(), params)
+        y = v[:, : self.output_size]
+        if self.output_w is not None:
+            y = y * self.output_w.detach().numpy()
+        if self.output_b is not None:
+            y = y + self.output_b.detach().numpy()
+        return torch.from_numpy(np.ascontiguousarray(y)), torch.from_numpy(v)
+
     def fused_scan(self, x: torch.Tensor, dt, valid, v0: torch.Tensor):
         """The whole sequence at once in compiled code; ``None`` where that does not apply.
 
         Same contract as :func:`liquidtorch.layers.scan` (time-major ``x``); equal to the
         reference loop in outputs and gradients (tested).
         """
-        if not (
-            isinstance(self.solver, SemiImplicit)
-            and x.device.type == "cpu"
-            and x.dtype in (torch.float32, torch.float64)
-            and v0.dtype == x.dtype
-            and fused_enabled()
-        ):
+        if not self._fused_ok(x, v0):
             return None
-        (src, dst), (ssrc, sdst) = self._edges
-        graph = Graph(src, dst, ssrc, sdst, self.solver.unfolds, self.epsilon)
+        graph = self._graph()
         steps, batch = x.shape[:2]
         if isinstance(dt, float):
             dt = torch.full((steps, batch), dt, dtype=x.dtype)

@@ -116,3 +116,24 @@ def ltc_states(graph: Graph, u, dt, valid, v0, *params) -> torch.Tensor:
     if torch.is_grad_enabled() and any(getattr(t, "requires_grad", False) for t in tensors):
         return LTCScan.apply(graph, *tensors)
     return _forward(graph, u, dt, valid, v0, params)
+
+
+_VALID: dict[int, np.ndarray] = {}
+
+
+def ltc_step(graph: Graph, u: np.ndarray, dt: float, v: np.ndarray, params) -> np.ndarray:
+    """One input step without autograd for streaming: mapped inputs ``u`` (batch, inputs),
+    state ``v`` (batch, units), NumPy ``params`` from ``LTCCell._edge_params`` -> new state."""
+    from ._ltc_numba import ltc_forward_serial
+
+    batch = u.shape[0]
+    valid = _VALID.get(batch)
+    if valid is None:
+        valid = _VALID[batch] = np.ones((1, batch), dtype=np.bool_)
+    out = np.empty((1, v.shape[1], batch), dtype=v.dtype)
+    ltc_forward_serial(
+        np.ascontiguousarray(u.T)[None], np.full((1, batch), dt, dtype=u.dtype), valid,
+        np.ascontiguousarray(v.T), *params[:3], graph.src, graph.dst, *params[3:7],
+        graph.sensory_src, graph.sensory_dst, *params[7:], graph.unfolds, graph.eps, out,
+    )  # fmt: skip
+    return out[0].T

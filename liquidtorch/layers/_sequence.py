@@ -112,6 +112,9 @@ class SequenceLayer(nn.Module):
                 self.cells.append(make_cell(size))
             size = self.cells[-1].output_size * self.num_directions
         self.proj = None if proj_size is None else nn.Linear(size, proj_size)
+        # The cell of the streaming fast lane (one layer, one direction), kept out of the
+        # module registry so it is not a second copy in the state dict.
+        self.__dict__["_step_cell"] = self.cells[0] if len(self.cells) == 1 else None
         probe = self.cells[0].init_state(1)
         self._state_parts = len(probe) if isinstance(probe, tuple) else 1
         self.output_size = size if proj_size is None else proj_size
@@ -260,6 +263,31 @@ class SequenceLayer(nn.Module):
             out = self.proj(out)
         return out, self._pack(states, batched)
 
+    def _fast_step(self, input, hx, dt):
+        """The streaming fast lane: one cell with a ``fused_step``, a batched input, a scalar
+        ``dt``, a plain state. ``None`` sends the call down the general path (which also
+        produces the error messages)."""
+        cell = self.__dict__["_step_cell"]
+        fused = getattr(cell, "fused_step", None)
+        if (
+            fused is None
+            or not isinstance(input, torch.Tensor)
+            or input.dim() != 2
+            or input.shape[1] != self.input_size
+            or not isinstance(dt, (int, float))
+            or not 0 < dt < float("inf")
+        ):
+            return None
+        if hx is None:
+            hx = cell.init_state(input.shape[0], input.device, input.dtype)
+        elif not isinstance(hx, torch.Tensor) or hx.shape != (input.shape[0], cell.state_size):
+            return None
+        out = fused(input, hx, float(dt))
+        if out is None:
+            return None
+        y, state = out
+        return (y if self.proj is None else self.proj(y)), state
+
     def step(
         self, input: torch.Tensor, hx: State | None = None, dt: float | torch.Tensor = 1.0
     ) -> tuple[torch.Tensor, State]:
@@ -268,6 +296,9 @@ class SequenceLayer(nn.Module):
         gives the same outputs and state as one call on the whole sequence."""
         if self.bidirectional:
             raise RuntimeError("step() is not defined for a bidirectional layer")
+        fast = self._fast_step(input, hx, dt)
+        if fast is not None:
+            return fast
         if not isinstance(input, torch.Tensor) or input.dim() not in (1, 2):
             shape = tuple(input.shape) if isinstance(input, torch.Tensor) else type(input)
             raise ValueError(f"input: expected (batch, features) or (features,), got {shape}")
