@@ -46,17 +46,20 @@ def _infer_step(model, x):
     return step
 
 
-def race(contenders: dict, reps: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each contender, interleaving them rep by rep."""
+def race(contenders: dict, reps: int, warmup: int = 2, block: int = 1) -> dict[str, float]:
+    """Median seconds per call of each contender, interleaving them rep by rep; a rep runs
+    ``block`` consecutive calls (for microsecond-scale calls, so that one contender's thread
+    pool wake-ups do not land in the other's timing)."""
     for fn in contenders.values():
-        for _ in range(warmup):
+        for _ in range(warmup * block):
             fn()
     times = {name: [] for name in contenders}
     for _ in range(reps):
         for name, fn in contenders.items():
             t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(block):
+                fn()
+            times[name].append((time.perf_counter() - t0) / block)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -163,7 +166,7 @@ def bench_streaming(reps):
             with torch.no_grad():
                 cell(x, h, 1.0)
 
-        t = race({"liquidtorch": step_ours, "ncps": step_theirs}, reps * 50)
+        t = race({"liquidtorch": step_ours, "ncps": step_theirs}, reps * 4, block=50)
         rows.append(
             _row(
                 "S5",

@@ -18,6 +18,17 @@ _FUSED_ACTIVATIONS = {LeCunTanh: "lecun_tanh", nn.Tanh: "tanh", nn.ReLU: "relu"}
 # with ``step()``) run faster in the reference loop.
 _FUSED_MIN_STEPS = 3
 _ACT_CODES = {"lecun_tanh": 0, "tanh": 1, "relu": 2}
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4
+        return (
+            torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+        )
+
+
 _MODE_CODES = {CfCMode.DEFAULT: 0, CfCMode.NO_GATE: 1, CfCMode.PURE: 2}
 
 
@@ -216,6 +227,8 @@ class CfCCell(nn.Module):
         reference loop in outputs and gradients (tested).
         """
         weight = self.heads.weight
+        if _autocast_on(x.device.type):  # mixed precision: the reference ops handle dtypes
+            return None
         if not (
             fused_switch_on()
             and x.shape[0] >= _FUSED_MIN_STEPS

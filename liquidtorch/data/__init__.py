@@ -1,6 +1,6 @@
 """Tasks: real and synthetic sequence data sets with fixed splits, metrics and defaults."""
 
-from . import mujoco, physionet, uci  # noqa: F401  (register their tasks)
+from . import electricity, events, motions, mujoco, physionet, uci, watch, xor  # noqa: F401
 from ._registry import get_task, list_tasks, register
 from ._task import Metric, SequenceData, Task, TaskKind, cache_dir, cached, split_indices
 
