@@ -234,7 +234,11 @@ class LTCCell(nn.Module):
         if record:
             return params
         params = [p.numpy() for p in params]  # no autograd: hand the kernel arrays directly
-        self._param_cache = (key, params)
+        maps = tuple(
+            None if p is None else p.detach().to(dtype).numpy()
+            for p in (self.input_w, self.input_b, self.output_w, self.output_b)
+        )
+        self._param_cache = (key, params, maps)
         return params
 
     def _fused_ok(self, x: torch.Tensor, v: torch.Tensor) -> bool:
@@ -260,17 +264,18 @@ class LTCCell(nn.Module):
         params = self._edge_params(x.dtype)
         if not isinstance(params[0], np.ndarray):  # parameters record gradients
             return None
+        in_w, in_b, out_w, out_b = self._param_cache[2]  # the mappings, as NumPy arrays
         u = x.detach().numpy()
-        if self.input_w is not None:
-            u = u * self.input_w.detach().numpy()
-        if self.input_b is not None:
-            u = u + self.input_b.detach().numpy()
+        if in_w is not None:
+            u = u * in_w
+        if in_b is not None:
+            u = u + in_b
         v = ltc_step(self._graph(), u, dt, v.detach().numpy(), params)
         y = v[:, : self.output_size]
-        if self.output_w is not None:
-            y = y * self.output_w.detach().numpy()
-        if self.output_b is not None:
-            y = y + self.output_b.detach().numpy()
+        if out_w is not None:
+            y = y * out_w
+        if out_b is not None:
+            y = y + out_b
         return torch.from_numpy(np.ascontiguousarray(y)), torch.from_numpy(v)
 
     def fused_scan(self, x: torch.Tensor, dt, valid, v0: torch.Tensor):
