@@ -8,13 +8,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..cells._base import UnitsCell
 from ..cells.ltc import as_dt
 from ..layers._sequence import SequenceLayer
 from ._common import check_int
 from ._ode import Integrator, ODEMethod
 
 
-class CTRNNCell(nn.Module):
+class CTRNNCell(UnitsCell):
     """One step of a continuous-time RNN: ``(h_next, h_next) = cell(x, h, dt)``.
 
     The state follows ``dh/dt = (-h + tanh(W_in x + W_h h + b)) / tau``, with the input held
@@ -66,25 +67,9 @@ class CTRNNCell(nn.Module):
         self.raw_tau = nn.Parameter(torch.full((units,), math.log(math.expm1(tau_init))))
 
     @property
-    def input_size(self) -> int:
-        return self._input_size
-
-    @property
-    def state_size(self) -> int:
-        return self.units
-
-    @property
-    def output_size(self) -> int:
-        return self.units
-
-    @property
     def tau(self) -> torch.Tensor:
         """The time constants (units,), positive by construction."""
         return F.softplus(self.raw_tau)
-
-    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
-        dtype = dtype or self.raw_tau.dtype
-        return torch.zeros(batch, self.units, device=device, dtype=dtype)
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, dt: float | torch.Tensor = 1.0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..cells._base import UnitsCell
 from ..layers._sequence import SequenceLayer
 from ._common import check_int, init_rnn_cell_, with_time
 
 
-class GRUCell(nn.Module):
+class GRUCell(UnitsCell):
     """One GRU step, ``(h_next, h_next) = cell(x, h, dt)``.
 
     A standard ``torch.nn.GRUCell``. For irregularly sampled sequences the elapsed time
@@ -40,22 +41,6 @@ class GRUCell(nn.Module):
         self._input_size, self.units, self.time_input = input_size, units, bool(time_input)
         self.gru = nn.GRUCell(input_size + int(self.time_input), units)
         init_rnn_cell_(self.gru, 3)
-
-    @property
-    def input_size(self) -> int:
-        return self._input_size
-
-    @property
-    def state_size(self) -> int:
-        return self.units
-
-    @property
-    def output_size(self) -> int:
-        return self.units
-
-    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
-        dtype = dtype or self.gru.weight_ih.dtype
-        return torch.zeros(batch, self.units, device=device, dtype=dtype)
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, dt: float | torch.Tensor = 1.0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..cells._base import UnitsCell
 from ..layers._sequence import SequenceLayer
 from ._common import check_int, init_rnn_cell_, with_time
 
 State = tuple[torch.Tensor, torch.Tensor]
 
 
-class LSTMCell(nn.Module):
+class LSTMCell(UnitsCell):
     """One LSTM step, ``(h_next, (h_next, c_next)) = cell(x, (h, c), dt)``.
 
     A standard ``torch.nn.LSTMCell``. An LSTM has no notion of time, so for irregularly
@@ -45,18 +46,6 @@ class LSTMCell(nn.Module):
         init_rnn_cell_(self.lstm, 4)
         with torch.no_grad():
             self.lstm.bias_ih[units : 2 * units] = 1.0  # gate order i, f, g, o
-
-    @property
-    def input_size(self) -> int:
-        return self._input_size
-
-    @property
-    def state_size(self) -> int:
-        return self.units
-
-    @property
-    def output_size(self) -> int:
-        return self.units
 
     def init_state(self, batch: int, device=None, dtype=None) -> State:
         dtype = dtype or self.lstm.weight_ih.dtype

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from ..cells._base import UnitsCell
 from ..cells.ltc import as_dt
 from ..layers._sequence import SequenceLayer
 from ._common import check_int, mlp
 from ._ode import Integrator, ODEMethod
 
 
-class NeuralODECell(nn.Module):
+class NeuralODECell(UnitsCell):
     """One step of a Neural ODE RNN: ``(h_next, h_next) = cell(x, h, dt)``.
 
     The state follows ``dh/dt = f_theta([x, h])`` with the input held over the step, where
@@ -59,22 +59,6 @@ class NeuralODECell(nn.Module):
         self._input_size, self.units = input_size, units
         self.integrator = Integrator(method, unfolds)
         self.f = mlp(input_size + units, units, hidden_units, hidden_layers, out_tanh=True)
-
-    @property
-    def input_size(self) -> int:
-        return self._input_size
-
-    @property
-    def state_size(self) -> int:
-        return self.units
-
-    @property
-    def output_size(self) -> int:
-        return self.units
-
-    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
-        dtype = dtype or self.f[0].weight.dtype
-        return torch.zeros(batch, self.units, device=device, dtype=dtype)
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, dt: float | torch.Tensor = 1.0

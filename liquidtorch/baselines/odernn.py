@@ -6,13 +6,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..cells._base import UnitsCell
 from ..cells.ltc import as_dt
 from ..layers._sequence import SequenceLayer
 from ._common import check_int, init_rnn_cell_, mlp
 from ._ode import Integrator, ODEMethod
 
 
-class ODERNNCell(nn.Module):
+class ODERNNCell(UnitsCell):
     """One step of an ODE-RNN: ``(h_next, h_next) = cell(x, h, dt)``.
 
     Between observations the state evolves by an autonomous ODE, then the observation updates
@@ -70,22 +71,6 @@ class ODERNNCell(nn.Module):
         self.f = mlp(units, units, hidden_units, hidden_layers, out_tanh=False)
         self.gru = nn.GRUCell(input_size, units)
         init_rnn_cell_(self.gru, 3)
-
-    @property
-    def input_size(self) -> int:
-        return self._input_size
-
-    @property
-    def state_size(self) -> int:
-        return self.units
-
-    @property
-    def output_size(self) -> int:
-        return self.units
-
-    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
-        dtype = dtype or self.gru.weight_ih.dtype
-        return torch.zeros(batch, self.units, device=device, dtype=dtype)
 
     def evolve(self, h: torch.Tensor, dt: float | torch.Tensor) -> torch.Tensor:
         """The state after ``dt`` without observations: ``h(dt)`` from ``dh/dt = f(h)``."""

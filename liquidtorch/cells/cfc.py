@@ -9,6 +9,7 @@ from torch import nn
 from ..kernels import fused_enabled, fused_switch_on
 from ..kernels.cfc import CfCPlan, cfc_states
 from ._activations import Activation, LeCunTanh, get_activation
+from ._base import UnitsCell
 from .ltc import as_dt
 from .options import CfCMode, coerce
 
@@ -67,7 +68,7 @@ def init_heads_(weight: torch.Tensor, heads: int) -> None:
             nn.init.xavier_uniform_(chunk)
 
 
-class CfCCell(nn.Module):
+class CfCCell(UnitsCell):
     """One step of a dense CfC network: ``(output, h_next) = cell(x, h, dt)``.
 
     Args:
@@ -137,22 +138,6 @@ class CfCCell(nn.Module):
             self.w_tau = self.A = None
         self._plan_cache = None
         self._param_list = list(self.parameters())
-
-    @property
-    def input_size(self) -> int:
-        return self._input_size
-
-    @property
-    def state_size(self) -> int:
-        return self.units
-
-    @property
-    def output_size(self) -> int:
-        return self.units
-
-    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
-        dtype = dtype or self.heads.weight.dtype
-        return torch.zeros(batch, self.units, device=device, dtype=dtype)
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, dt: float | torch.Tensor = 1.0

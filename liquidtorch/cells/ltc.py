@@ -11,6 +11,7 @@ from ..kernels import fused_enabled
 from ..kernels.ltc import Graph, edges_by_destination, ltc_states, ltc_step
 from ..solvers import SemiImplicit, Solver
 from ..wirings import Wiring, WiringSpec, as_wiring
+from ._base import WiredCell
 from .options import Constraint, Mapping, coerce
 
 # Reference initial ranges (ncps 1.0.1 / the LTC paper's code).
@@ -36,7 +37,7 @@ def as_dt(dt: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor | float:
     return float(dt)
 
 
-class LTCCell(nn.Module):
+class LTCCell(WiredCell):
     """One step of an LTC network: ``(output, v_next) = cell(x, v, dt)``.
 
     Args:
@@ -121,21 +122,6 @@ class LTCCell(nn.Module):
         return mapping in (Mapping.AFFINE, Mapping.LINEAR)
 
     # ------------------------------------------------------------------ sizes
-    @property
-    def input_size(self) -> int:
-        return self.wiring.input_size
-
-    @property
-    def state_size(self) -> int:
-        return self.wiring.units
-
-    @property
-    def output_size(self) -> int:
-        return self.wiring.output_size
-
-    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
-        return torch.zeros(batch, self.state_size, device=device, dtype=dtype or self.cm.dtype)
-
     # ------------------------------------------------------------ parameters
     def positive(self, raw: torch.Tensor) -> torch.Tensor:
         """The constrained (positive) value of a raw conductance/capacitance parameter."""

@@ -10,6 +10,7 @@ from torch import nn
 from ..kernels import fused_enabled
 from ..kernels.wired_cfc import WiredGraph, wired_cfc_states, wired_graph
 from ..wirings import Wiring, WiringSpec, as_wiring
+from ._base import WiredCell
 from .cfc import closed_form, init_heads_, num_heads
 from .ltc import as_dt
 from .options import CfCMode, WiredRecurrence, coerce
@@ -68,7 +69,7 @@ class _WiredLayer(nn.Module):
         return closed_form(z, dt, self.mode, self.A, self.w_tau)
 
 
-class WiredCfCCell(nn.Module):
+class WiredCfCCell(WiredCell):
     """One step of a wired CfC: ``(output, h_next) = cell(x, h, dt)``.
 
     The state holds every neuron in wiring order (motor neurons ``0..output_size-1`` first);
@@ -105,22 +106,6 @@ class WiredCfCCell(nn.Module):
         # Layer outputs are concatenated in layer order; this puts them back in neuron order.
         self.register_buffer("_neuron_order", torch.from_numpy(np.argsort(order)))
         self._graph: tuple[tuple, WiredGraph | None] | None = None  # the fused path's edge lists
-
-    @property
-    def input_size(self) -> int:
-        return self.wiring.input_size
-
-    @property
-    def state_size(self) -> int:
-        return self.wiring.units
-
-    @property
-    def output_size(self) -> int:
-        return self.wiring.output_size
-
-    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
-        dtype = dtype or self.layers[0].heads.weight.dtype
-        return torch.zeros(batch, self.state_size, device=device, dtype=dtype)
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, dt: float | torch.Tensor = 1.0
