@@ -1,0 +1,153 @@
+"""The command line: every command end to end on tiny offline data (CliRunner)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from liquidtorch.cli import app
+from liquidtorch.data import list_tasks
+from liquidtorch.zoo import MODELS
+
+runner = CliRunner()
+
+# A tiny XOR task: 60 sequences of 4 bits.
+XOR = ["-o", "n_samples=60", "-o", "length=4"]
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, [str(a) for a in args])
+    text = result.output
+    stderr = getattr(result, "stderr", "") if result.stderr_bytes is not None else ""
+    if stderr and stderr not in text:
+        text += stderr
+    return result, text
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIQUIDTORCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+def test_tasks_lists_every_task():
+    result, text = invoke("tasks")
+    assert result.exit_code == 0, text
+    for name in ("xor", "watch", "uci_har"):
+        assert name in text
+    assert len(list_tasks()) > 5
+    assert "offline" in text and "download" in text
+
+
+def test_models_lists_every_model():
+    result, text = invoke("models")
+    assert result.exit_code == 0, text
+    for name in MODELS:
+        assert name in text
+
+
+def test_train_evaluate_resume(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "xor", "--model", "cfc", "--units", "4", "--epochs", "1", *XOR]
+    result, text = invoke(*args, "--run-dir", run, "--quiet")
+    assert result.exit_code == 0, text
+    assert "test accuracy" in text
+    for name in ("best.pt", "last.pt", "config.json", "metrics.csv", "cli.json"):
+        assert (run / name).exists(), name
+    spec = json.loads((run / "cli.json").read_text())
+    assert spec["task"] == "xor" and spec["model"] == "cfc" and spec["units"] == 4
+    assert spec["task_options"] == {"n_samples": 60, "length": 4}
+
+    for split in ("test", "val"):
+        result, text = invoke("evaluate", run, "--split", split)
+        assert result.exit_code == 0, text
+        assert f"({split}, best.pt)" in text and "accuracy" in text and "loss" in text
+
+    # Resume continues the run (saved settings) for one more epoch.
+    result, text = invoke(
+        "train", "xor", "-m", "cfc", "--epochs", "2", "--run-dir", run, "-q", "--resume"
+    )
+    assert result.exit_code == 0, text
+    assert "2 epochs" in text
+    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2
+
+
+def test_train_default_run_dir(tmp_path):
+    result, text = invoke("train", "xor", "-m", "lstm", "--units", "4", "--epochs", "1", "-q", *XOR)
+    assert result.exit_code == 0, text
+    assert (tmp_path / "runs" / "xor-lstm-0" / "best.pt").exists()
+
+
+def test_bench_writes_markdown_and_json(tmp_path):
+    out = tmp_path / "bench"
+    result, text = invoke(
+        "bench", "--tasks", "xor", "--models", "cfc,lstm", "--seeds", "2", "--epochs", "1",
+        "--units", "4", "--out", out, *XOR,
+    )  # fmt: skip
+    assert result.exit_code == 0, text
+    report = json.loads((out / "bench.json").read_text())
+    rows = report["results"]
+    assert [(r["task"], r["model"]) for r in rows] == [("xor", "cfc"), ("xor", "lstm")]
+    for r in rows:
+        assert len(r["values"]) == 2 and r["seeds"] == [0, 1]
+        assert 0.0 <= r["mean"] <= 1.0 and r["std"] >= 0.0
+        assert r["parameters"] > 0 and r["seconds_per_epoch"] > 0
+    markdown = (out / "bench.md").read_text()
+    assert "| xor | cfc | accuracy |" in markdown and "±" in markdown
+    assert "lstm" in text
+
+
+def test_demo_quick():
+    start = time.perf_counter()
+    result, text = invoke("demo", "--quick")
+    assert result.exit_code == 0, text
+    assert time.perf_counter() - start < 60
+    for name in ("cfc_ncp", "ltc_ncp", "lstm", "synapses"):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "nope", "-m", "cfc"], "unknown task 'nope'"),
+        (["train", "xor", "-m", "nope"], "unknown model 'nope'"),
+        (["bench", "--tasks", "xor,nope"], "unknown task 'nope'"),
+        (["bench", "--models", "lstm,nope"], "unknown model 'nope'"),
+        (["evaluate", "missing-run"], "does not exist"),
+        (["train", "xor", "-m", "cfc", "--run-dir", "missing-run", "--resume"], "does not exist"),
+        (["evaluate", ".", "--split", "train"], "--split must be test or val"),
+        (["train", "xor", "-m", "cfc", "-o", "nonsense"], "KEY=VALUE"),
+        (["train", "xor", "-m", "cfc", "-o", "bogus=1"], "task 'xor'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, message):
+    result, text = invoke(*args)
+    assert result.exit_code == 2, text
+    assert message in text
+    assert "Traceback" not in text
+    if "unknown task" in message:
+        assert "xor" in text and "watch" in text  # the valid names are listed
+    if "unknown model" in message:
+        assert "cfc_ncp" in text
+
+
+def test_evaluate_unfinished_run_dir(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result, text = invoke("evaluate", tmp_path / "empty")
+    assert result.exit_code == 2 and "missing cli.json" in text
+
+
+def test_python_dash_m():
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-m", "liquidtorch", "models"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "cfc_ncp" in out.stdout
