@@ -102,6 +102,39 @@ def test_bench_writes_markdown_and_json(tmp_path):
     assert "lstm" in text
 
 
+def test_bench_resume_keeps_finished_runs(tmp_path):
+    out = tmp_path / "bench"
+    common = ["bench", "--tasks", "xor", "--models", "lstm", "--epochs", "1", "--units", "4"]
+    result, text = invoke(*common, "--seeds", "1", "--out", out, *XOR)
+    assert result.exit_code == 0, text
+    first = (out / "runs.jsonl").read_text().splitlines()
+    assert len(first) == 1
+    # An interrupted bench leaves a torn last line: it is ignored, its run is redone.
+    with (out / "runs.jsonl").open("a") as f:
+        f.write('{"key": "torn')
+    result, text = invoke(*common, "--seeds", "2", "--out", out, "--resume", *XOR)
+    assert result.exit_code == 0, text
+    assert "1 of 2 runs already done" in text
+    assert "seed 0:" not in text and "seed 1:" in text  # only the missing seed ran
+    lines = [json.loads(x) for x in (out / "runs.jsonl").read_text().splitlines()[::2]]
+    assert json.loads(first[0]) == lines[0]
+    report = json.loads((out / "bench.json").read_text())
+    assert report["results"][0]["seeds"] == [0, 1]
+    assert report["results"][0]["values"][0] == json.loads(first[0])["value"]
+
+
+def test_bench_jobs_equal_in_process(tmp_path):
+    """Worker processes give the same results as the in-process loop (seeded runs)."""
+    args = ["bench", "--tasks", "xor", "--models", "cfc,lstm", "--seeds", "1", "--epochs", "1"]
+    args += ["--units", "4", *XOR, "-q"]
+    result, text = invoke(*args, "--out", tmp_path / "one")
+    assert result.exit_code == 0, text
+    result, text = invoke(*args, "--out", tmp_path / "two", "--jobs", "2")
+    assert result.exit_code == 0, text
+    one, two = (json.loads((tmp_path / d / "bench.json").read_text()) for d in ("one", "two"))
+    assert [r["values"] for r in one["results"]] == [r["values"] for r in two["results"]]
+
+
 def test_demo_quick():
     start = time.perf_counter()
     result, text = invoke("demo", "--quick")

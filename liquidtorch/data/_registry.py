@@ -30,6 +30,14 @@ def get_task(name: str, **options) -> Task:
     return fn(**options)
 
 
+def task_loader(name: str) -> Callable[..., Task]:
+    """The loader function registered as ``name`` (its signature lists the task's options)."""
+    try:
+        return _TASKS[name][0]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(_TASKS)}") from None
+
+
 def list_tasks() -> dict[str, str]:
     """Task names and one-line summaries."""
     return {name: summary for name, (_, summary) in sorted(_TASKS.items())}

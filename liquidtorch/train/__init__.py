@@ -13,7 +13,7 @@ Nothing here knows about liquid networks; :mod:`liquidtorch.zoo` builds models f
 >>> result = trainer.fit(); trainer.evaluate(task.test)                     # doctest: +SKIP
 """
 
-from ._io import seed_everything
+from ._io import load_checkpoint, seed_everything
 from .config import Schedule, TrainConfig
 from .data import SequenceDataset, collate_sequences
 from .distributed import DistributedResult, fit_distributed
@@ -46,6 +46,7 @@ __all__ = [
     "collate_sequences",
     "default_forward",
     "fit_distributed",
+    "load_checkpoint",
     "mae",
     "masked_cross_entropy",
     "masked_mse",

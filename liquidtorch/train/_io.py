@@ -59,7 +59,10 @@ def save_atomic(obj, path: Path) -> None:
     tmp.replace(path)
 
 
-def load(path: Path, device: torch.device | str = "cpu") -> dict:
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+    """A checkpoint written by :class:`~liquidtorch.train.Trainer` (``best.pt``, ``last.pt``):
+    a dict whose ``"model"`` entry is the model's ``state_dict``. Loaded with
+    ``weights_only=True`` (no code from the file runs)."""
     return torch.load(path, map_location=device, weights_only=True)
 
 

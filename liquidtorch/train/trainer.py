@@ -456,10 +456,10 @@ class Trainer:
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore a ``last.pt``; the best weights come from ``best.pt`` beside it."""
         path = Path(path)
-        self.load_state_dict(_io.load(path, self.device))
+        self.load_state_dict(_io.load_checkpoint(path, self.device))
         best = path.with_name("best.pt")
         if best.exists():
-            self._best_state = _io.load(best, self.device)["model"]
+            self._best_state = _io.load_checkpoint(best, self.device)["model"]
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
