@@ -77,6 +77,24 @@ def test_train_evaluate_resume(tmp_path):
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2
 
 
+def test_train_uses_the_models_learning_rate(tmp_path):
+    """No --lr: the task's rate scaled for the model (zoo.training_defaults); --lr wins."""
+    from liquidtorch.data import get_task
+    from liquidtorch.zoo import LR_SCALE
+
+    base = get_task("xor", n_samples=60, length=4).defaults["lr"]
+    common = ["--units", "6", "--epochs", "1", "-q", *XOR]
+    result, text = invoke("train", "xor", "-m", "cfc_ncp", "--run-dir", tmp_path / "a", *common)
+    assert result.exit_code == 0, text
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["lr"] == pytest.approx(base * LR_SCALE["cfc_ncp"]) and LR_SCALE["cfc_ncp"] > 1
+    assert config["schedule"] == "cosine"
+    args = ["train", "xor", "-m", "cfc_ncp", "--lr", "0.02", "--run-dir", tmp_path / "b"]
+    result, text = invoke(*args, *common)
+    assert result.exit_code == 0, text
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["lr"] == 0.02
+
+
 def test_train_default_run_dir(tmp_path):
     result, text = invoke("train", "xor", "-m", "lstm", "--units", "4", "--epochs", "1", "-q", *XOR)
     assert result.exit_code == 0, text

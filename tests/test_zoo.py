@@ -8,11 +8,13 @@ from liquidtorch.cells import LTCCell, WiredCfCCell
 from liquidtorch.data import Metric, SequenceData, Task, TaskKind
 from liquidtorch.train import task_loss
 from liquidtorch.zoo import (
+    LR_SCALE,
     MODELS,
     build_model,
     count_parameters,
     effective_parameters,
     synapse_count,
+    training_defaults,
 )
 
 STEPS, FEATURES, BATCH = 6, 3, 4
@@ -115,6 +117,19 @@ def test_units_default_from_task():
     task = _task(False)
     object.__setattr__(task, "defaults", {"units": 12})
     assert build_model("gru", task).layer.cell.units == 12
+
+
+def test_training_defaults_scale_the_task_lr():
+    task = _task(False)
+    object.__setattr__(task, "defaults", {"lr": 1e-3, "epochs": 7, "schedule": "cosine"})
+    assert training_defaults("lstm", task) == {"lr": 1e-3, "epochs": 7, "schedule": "cosine"}
+    for name, scale in LR_SCALE.items():
+        assert training_defaults(name, task)["lr"] == pytest.approx(1e-3 * scale)
+    assert task.defaults["lr"] == 1e-3  # the task is not changed
+    object.__setattr__(task, "defaults", {"epochs": 3})
+    assert training_defaults("cfc_ncp", task) == {"epochs": 3}  # no lr: the trainer's default
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        training_defaults("nope", task)
 
 
 def test_ncp_motor_neurons():

@@ -50,7 +50,6 @@ DEMO_MODELS = ("cfc_ncp", "ltc_ncp", "lstm")
 DEMO_UNITS = 32
 DEMO_EPOCHS = 40
 DEMO_QUICK_EPOCHS = 1
-DEMO_LR = 5e-3
 
 # Where each task's data comes from (by task name, else the loader's module): `tasks`.
 _DATA_SOURCES = {
@@ -221,11 +220,15 @@ def fit_run(spec: RunSpec, config, task=None) -> RunOutcome:
     return RunOutcome(spec, task, model, trainer, result.history, trainer.evaluate(task.test))
 
 
-def _train_config(task, **overrides):
-    """``TrainConfig.for_task`` with the options the user gave (None: the task's default)."""
+def _train_config(task, model: str, **overrides):
+    """``TrainConfig.for_task`` with the model's defaults (:func:`~liquidtorch.zoo.
+    training_defaults`) and the options the user gave on top (None: the default)."""
     from liquidtorch.train import TrainConfig
+    from liquidtorch.zoo import training_defaults
 
-    given = {k: v for k, v in overrides.items() if v is not None}
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in training_defaults(model, task).items() if k in names}
+    given |= {k: v for k, v in overrides.items() if v is not None}
     try:
         return TrainConfig.for_task(task, **given)
     except (TypeError, ValueError) as e:
@@ -334,6 +337,7 @@ def train_command(
     if config is None:
         config = _train_config(
             loaded,
+            spec.model,
             epochs=epochs,
             lr=lr,
             batch_size=batch_size,
@@ -447,7 +451,7 @@ def _bench_one(run: BenchRun, threads: int | None = None) -> dict[str, Any]:
         torch.set_num_threads(threads)
     task = load_task(run.task, run.task_options)
     spec = RunSpec(run.task, run.model, run.units, run.seed, run.task_options)
-    config = _train_config(task, epochs=run.epochs, seed=run.seed, progress=False)
+    config = _train_config(task, run.model, epochs=run.epochs, seed=run.seed, progress=False)
     outcome = fit_run(spec, config, task=task)
     return {
         "key": run.key(),
@@ -670,7 +674,7 @@ def demo_command(
     started = time.perf_counter()
     for name in DEMO_MODELS:
         spec = RunSpec(DEMO_TASK, name, DEMO_UNITS, seed)
-        config = _train_config(task, epochs=epochs, lr=DEMO_LR, seed=seed, progress=False)
+        config = _train_config(task, name, epochs=epochs, seed=seed, progress=False)
         t0 = time.perf_counter()
         outcome = fit_run(spec, config, task=task)
         console.print(

@@ -116,5 +116,5 @@ def load_vic_elec(*, seed: int = 0, window: int = 48, horizon: int = 1, stride: 
             f"variance; repeating the last observed demand scores {persistence:.3f} on test."
         ),
         source=_SOURCE,
-        defaults={"units": 32, "epochs": 20, "lr": 2e-3, "batch_size": 128},
+        defaults={"units": 32, "epochs": 20, "lr": 2e-3, "batch_size": 128, "schedule": "cosine"},
     )

@@ -129,7 +129,7 @@ def _image_event_task(name: str, d: dict, *, description: str, source: str) -> T
         description=description,
         source=source,
         irregular=True,
-        defaults={"units": 64, "epochs": 20, "lr": 2e-3, "batch_size": 128},
+        defaults={"units": 64, "epochs": 20, "lr": 2e-3, "batch_size": 128, "schedule": "cosine"},
     )
 
 

@@ -94,5 +94,5 @@ def load_basic_motions(*, seed: int = 0, val_fraction: float = 0.2) -> Task:
             "accuracy; the set is tiny, so expect noisy validation scores."
         ),
         source=_SOURCE,
-        defaults={"units": 32, "epochs": 150, "lr": 2e-3, "batch_size": 16},
+        defaults={"units": 32, "epochs": 150, "lr": 2e-3, "batch_size": 16, "schedule": "cosine"},
     )

@@ -276,7 +276,7 @@ def _build_task(
             "the papers' pretrained policies are not available"
         ),
         irregular=irregular,
-        defaults={"units": 64, "epochs": 30, "lr": 5e-3, "batch_size": 32},
+        defaults={"units": 64, "epochs": 30, "lr": 5e-3, "batch_size": 32, "schedule": "cosine"},
     )
 
 

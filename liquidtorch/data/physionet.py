@@ -202,5 +202,5 @@ def physionet2012(*, seed: int = 0, root: str | Path | None = None, download: bo
             f"{SET_A_URL}, {OUTCOMES_URL}"
         ),
         irregular=True,
-        defaults={"units": 64, "epochs": 30, "lr": 5e-3, "batch_size": 64},
+        defaults={"units": 64, "epochs": 30, "lr": 5e-3, "batch_size": 64, "schedule": "cosine"},
     )

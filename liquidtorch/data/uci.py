@@ -123,7 +123,7 @@ def uci_har(
             "channels standardised with training statistics."
         ),
         source=f"UCI ML repository, dataset 240 (CC BY 4.0): {HAR_URL}",
-        defaults={"units": 64, "epochs": 30, "lr": 5e-3, "batch_size": 64},
+        defaults={"units": 64, "epochs": 30, "lr": 5e-3, "batch_size": 64, "schedule": "cosine"},
     )
 
 
@@ -284,5 +284,5 @@ def person_activity(
         ),
         source=f"UCI ML repository, dataset 196 (CC BY 4.0): {PERSON_URLS[0]}",
         irregular=True,
-        defaults={"units": 64, "epochs": 30, "lr": 5e-3, "batch_size": 64},
+        defaults={"units": 64, "epochs": 30, "lr": 5e-3, "batch_size": 64, "schedule": "cosine"},
     )

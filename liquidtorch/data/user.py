@@ -255,7 +255,7 @@ def load_user_data(
         description=description,
         source=f"user data: {path_or_arrays}" if stem else "user data (in memory)",
         irregular=bool(irregular),
-        defaults={"units": 32, "epochs": 20, "lr": 2e-3, "batch_size": 32},
+        defaults={"units": 32, "epochs": 20, "lr": 2e-3, "batch_size": 32, "schedule": "cosine"},
     )
 
 

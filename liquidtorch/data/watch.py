@@ -144,7 +144,7 @@ def _task(name: str, *, seed, window, stride, drop, per_step, irregular) -> Task
         description=description,
         source=_SOURCE,
         irregular=irregular,
-        defaults={"units": 32, "epochs": 20, "lr": 2e-3, "batch_size": 64},
+        defaults={"units": 32, "epochs": 30, "lr": 5e-3, "batch_size": 64, "schedule": "cosine"},
     )
 
 

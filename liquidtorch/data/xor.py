@@ -69,7 +69,7 @@ def _task(name: str, d: dict[str, torch.Tensor], description: str, irregular: bo
         description=description,
         source=_SOURCE,
         irregular=irregular,
-        defaults={"units": 32, "epochs": 60, "lr": 5e-3, "batch_size": 128},
+        defaults={"units": 32, "epochs": 60, "lr": 5e-3, "batch_size": 128, "schedule": "cosine"},
     )
 
 
