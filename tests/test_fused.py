@@ -2,44 +2,12 @@
 
 import pytest
 import torch
+from fused_paths import assert_equal_paths
 
 from liquidtorch import LTC, RK4, AutoNCP, FullyConnected, MultiLayerNCP
 from liquidtorch.kernels import fused_enabled, use_fused
 
 pytest.importorskip("numba")
-
-
-def _run(model, fused, x, **kw):
-    """Outputs, final state and all gradients with the fused path on or off."""
-    model.zero_grad()
-    x = x.clone().requires_grad_()
-    kw = {k: (v.clone().requires_grad_() if k == "timespans" and v.is_floating_point() else v)
-          for k, v in kw.items()}  # fmt: skip
-    with use_fused(fused):
-        y, h = model(x, **kw)
-        hs = h if isinstance(h, tuple) else (h,)
-        loss = (y * torch.linspace(-1, 1, y.shape[-1], dtype=y.dtype)).pow(2).sum()
-        loss = loss + sum((s * s.detach().sign()).sum() for s in hs)
-        loss.backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    grads["input"] = x.grad
-    if "timespans" in kw:
-        grads["timespans"] = kw["timespans"].grad
-    return y.detach(), [s.detach() for s in hs], grads
-
-
-def _assert_equal_paths(model, x, rtol, atol, **kw):
-    y1, h1, g1 = _run(model, True, x, **kw)
-    y0, h0, g0 = _run(model, False, x, **kw)
-    torch.testing.assert_close(y1, y0, rtol=rtol, atol=atol)
-    for a, b in zip(h1, h0, strict=True):
-        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
-    assert g1.keys() == g0.keys()
-    for name in g0:
-        scale = g0[name].abs().max().clamp_min(1.0)
-        torch.testing.assert_close(
-            g1[name] / scale, g0[name] / scale, rtol=rtol, atol=atol, msg=name
-        )
 
 
 CONFIGS = {
@@ -78,7 +46,7 @@ def test_ltc_fused_equals_reference(name, inputs, dtype, rtol, atol):
     if time_first:
         x = x.transpose(0, 1)
         kw = {k: (v.transpose(0, 1) if k in ("timespans", "mask") else v) for k, v in kw.items()}
-    _assert_equal_paths(model, x, rtol, atol, **kw)
+    assert_equal_paths(model, x, rtol, atol, **kw)
 
 
 def test_fused_path_is_used_and_can_be_turned_off(monkeypatch):

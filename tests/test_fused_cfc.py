@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from fused_paths import assert_equal_paths
 
 from liquidtorch import CfC
 from liquidtorch.cells import CfCCell
@@ -18,43 +19,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _run(model, fused, x, hx=None, **kw):
-    """Outputs, final state and all gradients with the fused path on or off."""
-    model.zero_grad()
-    x = x.clone().requires_grad_()
-    hx = None if hx is None else hx.clone().requires_grad_()
-    ts = kw.get("timespans")
-    if isinstance(ts, torch.Tensor):
-        kw["timespans"] = ts.clone().requires_grad_()
-    with use_fused(fused):
-        y, h = model(x, hx, **kw)
-        loss = (y * torch.linspace(-1, 1, y.shape[-1], dtype=y.dtype)).pow(2).sum()
-        loss = loss + (h * h.detach().sign()).sum()
-        loss.backward()
-        with torch.no_grad():
-            y_inference, _ = model(x, hx, **kw)
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    grads["input"] = x.grad
-    if hx is not None:
-        grads["hx"] = hx.grad
-    if isinstance(ts, torch.Tensor):
-        grads["timespans"] = kw["timespans"].grad
-    return y.detach(), y_inference, h.detach(), grads
-
-
-def _assert_equal_paths(model, x, rtol, atol, **kw):
-    *out1, g1 = _run(model, True, x, **kw)
-    *out0, g0 = _run(model, False, x, **kw)
-    for a, b in zip(out1, out0, strict=True):
-        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
-    assert g1.keys() == g0.keys()
-    for name in g0:
-        scale = g0[name].abs().max().clamp_min(1.0)
-        torch.testing.assert_close(
-            g1[name] / scale, g0[name] / scale, rtol=rtol, atol=atol, msg=name
-        )
 
 
 def _inputs(kind, dtype, time_first=False, state=None):
@@ -93,7 +57,7 @@ def test_cell_configurations(mode, layers, activation, inputs, dtype, rtol, atol
         5, 6, mode=mode, backbone_layers=layers, backbone_units=7, activation=activation
     ).to(dtype)
     x, kw = _inputs(inputs, dtype)
-    _assert_equal_paths(model, x, rtol, atol, **kw)
+    assert_equal_paths(model, x, rtol, atol, inference=True, **kw)
 
 
 LAYERS = {
@@ -118,7 +82,7 @@ def test_layer_options(name, inputs, dtype, rtol, atol):
     cells = len(model.cells)
     state = (cells, 4, 6) if cells > 1 else (4, 6)
     x, kw = _inputs(inputs, dtype, time_first=not model.batch_first, state=state)
-    _assert_equal_paths(model, x, rtol, atol, **kw)
+    assert_equal_paths(model, x, rtol, atol, inference=True, **kw)
 
 
 @pytest.mark.parametrize("mode", ["default", "pure"])

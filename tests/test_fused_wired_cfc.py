@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from fused_paths import assert_equal_paths
 
 from liquidtorch import NCP, AutoNCP, CfC, CustomWiring, FullyConnected, MultiLayerNCP
 from liquidtorch.kernels import fused_enabled, use_fused
@@ -39,38 +40,6 @@ def kernel_calls(monkeypatch):
     return calls
 
 
-def _run(model, fused, x, **kw):
-    """Outputs, final state and all gradients (parameters, input, initial state, timespans)."""
-    model.zero_grad()
-    leaves = {"input": x.clone().requires_grad_()}
-    for k in ("hx", "timespans"):
-        if k in kw:
-            leaves[k] = kw[k] = kw[k].clone().requires_grad_()
-    with use_fused(fused):
-        y, h = model(leaves["input"], **kw)
-        loss = (y * torch.linspace(-1, 1, y.shape[-1], dtype=y.dtype)).pow(2).sum()
-        (loss + (h * h.detach().sign()).sum()).backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    grads.update({k: t.grad for k, t in leaves.items()})
-    return y.detach(), h.detach(), grads
-
-
-def _assert_equal_paths(model, x, rtol, atol, calls, **kw):
-    y1, h1, g1 = _run(model, True, x, **kw)
-    assert calls, "the fused path was not used"
-    calls.clear()
-    y0, h0, g0 = _run(model, False, x, **kw)
-    assert not calls
-    torch.testing.assert_close(y1, y0, rtol=rtol, atol=atol)
-    torch.testing.assert_close(h1, h0, rtol=rtol, atol=atol)
-    assert g1.keys() == g0.keys()
-    for name in g0:
-        scale = g0[name].abs().max().clamp_min(1.0)
-        torch.testing.assert_close(
-            g1[name] / scale, g0[name] / scale, rtol=rtol, atol=atol, msg=name
-        )
-
-
 def _inputs(model, inputs, dtype, batch=4, steps=9):
     """Batch-first (or time-first, as the model wants) input and keyword arguments."""
     x = torch.randn(batch, steps, model.input_size, dtype=dtype)
@@ -101,7 +70,7 @@ def test_fused_equals_reference(mode, recurrence, wiring, dtype, rtol, atol, ker
                 layer.w_tau.uniform_(-0.5, 0.5)
                 layer.A.uniform_(0.5, 1.5)
     x, kw = _inputs(model, "mask_timespans", dtype)
-    _assert_equal_paths(model, x, rtol, atol, kernel_calls, **kw)
+    assert_equal_paths(model, x, rtol, atol, calls=kernel_calls, **kw)
 
 
 @pytest.mark.parametrize("dtype, rtol, atol", TOLERANCES)
@@ -109,7 +78,7 @@ def test_fused_equals_reference(mode, recurrence, wiring, dtype, rtol, atol, ker
 def test_fused_equals_reference_inputs(inputs, dtype, rtol, atol, kernel_calls):
     model = CfC(5, AutoNCP(10, 2)).to(dtype)
     x, kw = _inputs(model, inputs, dtype)
-    _assert_equal_paths(model, x, rtol, atol, kernel_calls, **kw)
+    assert_equal_paths(model, x, rtol, atol, calls=kernel_calls, **kw)
 
 
 LAYERS = {
@@ -130,7 +99,7 @@ LAYERS = {
 def test_fused_equals_reference_layer_options(name, dtype, rtol, atol, kernel_calls):
     model = LAYERS[name]().to(dtype)
     x, kw = _inputs(model, "mask_timespans", dtype)
-    _assert_equal_paths(model, x, rtol, atol, kernel_calls, **kw)
+    assert_equal_paths(model, x, rtol, atol, calls=kernel_calls, **kw)
 
 
 def test_fused_path_is_used_and_can_be_turned_off(kernel_calls):
@@ -160,7 +129,7 @@ def test_several_batch_chunks(kernel_calls):
     try:
         model = CfC(5, AutoNCP(10, 2), mode="no_gate").double()
         x, kw = _inputs(model, "lengths", torch.float64, batch=70)
-        _assert_equal_paths(model, x, 1e-9, 1e-9, kernel_calls, **kw)
+        assert_equal_paths(model, x, 1e-9, 1e-9, calls=kernel_calls, **kw)
     finally:
         torch.set_num_threads(threads)
 
