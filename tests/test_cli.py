@@ -141,6 +141,20 @@ def test_bench_resume_keeps_finished_runs(tmp_path):
     assert report["results"][0]["values"][0] == json.loads(first[0])["value"]
 
 
+def test_bench_resume_reruns_when_defaults_change(tmp_path, monkeypatch):
+    """A cached run is reused only while the resolved settings (here the lr) are the same."""
+    from liquidtorch import zoo
+
+    args = ["bench", "--tasks", "xor", "--models", "lstm", "--seeds", "1", "--epochs", "1"]
+    args += ["--units", "4", "--out", tmp_path, "--resume", *XOR]
+    assert invoke(*args)[0].exit_code == 0
+    result, text = invoke(*args)
+    assert result.exit_code == 0 and "1 of 1 runs already done" in text, text
+    monkeypatch.setitem(zoo.LR_SCALE, "lstm", 2.0)
+    result, text = invoke(*args)
+    assert result.exit_code == 0 and "0 of 1 runs already done" in text, text
+
+
 def test_bench_jobs_equal_in_process(tmp_path):
     """Worker processes give the same results as the in-process loop (seeded runs)."""
     args = ["bench", "--tasks", "xor", "--models", "cfc,lstm", "--seeds", "1", "--epochs", "1"]

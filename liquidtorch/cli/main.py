@@ -48,7 +48,7 @@ SPEC_FILE = "cli.json"  # the RunSpec of a run directory, written by `train`
 DEMO_TASK = "watch"
 DEMO_MODELS = ("cfc_ncp", "ltc_ncp", "lstm")
 DEMO_UNITS = 32
-DEMO_EPOCHS = 40
+DEMO_EPOCHS = 30  # the watch task's default (cosine schedule over these epochs)
 DEMO_QUICK_EPOCHS = 1
 
 # Where each task's data comes from (by task name, else the loader's module): `tasks`.
@@ -435,10 +435,29 @@ class BenchRun:
     units: int | None
     epochs: int | None
     task_options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # What the defaults resolved to (see _fingerprint): a change of the library's defaults
+    # or of the data makes `--resume` run the cell again instead of reusing a stale result.
+    fingerprint: str = ""
 
     def key(self) -> str:
         """Identifies the run in ``runs.jsonl`` (everything that changes its result)."""
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def _fingerprint(task, model: str, units: int | None, epochs: int | None) -> str:
+    """A digest of the resolved training settings, model size and the task's data shapes
+    and description (which states the data's parameters)."""
+    import hashlib
+
+    config = _train_config(task, model, epochs=epochs, progress=False).to_dict()
+    config.pop("seed")
+    facts = {
+        "config": config,
+        "units": units if units is not None else task.defaults.get("units"),
+        "data": [list(getattr(task, s).x.shape) for s in ("train", "val", "test")],
+        "description": task.description,
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _bench_one(run: BenchRun, threads: int | None = None) -> dict[str, Any]:
@@ -598,20 +617,24 @@ def bench_command(
     model_names = _split_names(models, _model_names(), "model")
     options = _parse_options(task_option, "task")
     console = _console()
-    for task_name in task_names:  # bad options or missing data fail now, not in a worker
-        load_task(task_name, options)
-    runs = [
-        BenchRun(t, m, seed, units, epochs, options)
+    # Bad options or missing data fail now, not in a worker.
+    loaded = {t: load_task(t, options) for t in task_names}
+    prints = {
+        (t, m): _fingerprint(loaded[t], m, units, epochs) for t in task_names for m in model_names
+    }
+    del loaded
+    runs = {
+        (t, m, seed): BenchRun(t, m, seed, units, epochs, options, prints[t, m])
         for t in task_names
         for m in model_names
         for seed in range(seeds)
-    ]
+    }
     out.mkdir(parents=True, exist_ok=True)
     log = out / BENCH_RUNS_FILE
     done = _finished_runs(log) if resume else {}
     if not resume:
         log.write_text("")
-    todo = [run for run in runs if run.key() not in done]
+    todo = [run for run in runs.values() if run.key() not in done]
     if resume and not quiet:
         console.print(f"resuming: {len(runs) - len(todo)} of {len(runs)} runs already done")
     started = time.perf_counter()
@@ -629,7 +652,7 @@ def bench_command(
 
     _run_all(todo, jobs, on_done)
     rows = [
-        _row([done[BenchRun(t, m, s, units, epochs, options).key()] for s in range(seeds)])
+        _row([done[runs[t, m, s].key()] for s in range(seeds)])
         for t in task_names
         for m in model_names
     ]

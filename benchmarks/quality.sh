@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The quality suite as measured for the README: each task with the models compared on it,
+# 3 seeds, each task's default epochs / learning rate (zoo.training_defaults) / units,
+# 2 runs at a time (one thread each). Results: benchmarks/quality/<task>/bench.{md,json}
+# and runs.jsonl; rerun to continue an interrupted suite (--resume).
+# Needs the data extra (pip install -e ".[data]"); event_fashion_mnist also needs the
+# Debian package dataset-fashion-mnist. About 75 minutes on 2 CPU cores.
+set -euo pipefail
+out=${OUT:-benchmarks/quality}
+bench() { "${PYTHON:-python}" -m liquidtorch bench --seeds 3 --jobs "${JOBS:-2}" --resume -q "$@"; }
+bench --tasks watch --models lstm,gru,cfc,cfc_mixed,cfc_ncp,ltc_ncp --out "$out/watch"
+bench --tasks halfcheetah --models lstm,gru,cfc,cfc_mixed,cfc_ncp,ltc_ncp --out "$out/halfcheetah"
+bench --tasks walker2d --models lstm,gru,cfc,cfc_mixed,cfc_ncp,ltc_ncp --out "$out/walker2d"
+bench --tasks basic_motions \
+  --models lstm,gru,ctrnn,node,odernn,ctgru,cfc,cfc_no_gate,cfc_pure,cfc_mixed,cfc_ncp,ltc,ltc_ncp,ltc_mixed \
+  --out "$out/basic_motions"
+bench --tasks vic_elec --models lstm,gru,cfc,cfc_ncp,ltc_ncp --out "$out/vic_elec"
+bench --tasks event_mnist --models lstm,gru,cfc,cfc_ncp --out "$out/event_mnist"
+bench --tasks xor_irregular --models lstm,cfc,cfc_ncp --out "$out/xor_irregular"
+"${PYTHON:-python}" benchmarks/quality_table.py "$out"
