@@ -4,7 +4,7 @@
 # 2 runs at a time (one thread each). Results: benchmarks/quality/<task>/bench.{md,json}
 # and runs.jsonl; rerun to continue an interrupted suite (--resume).
 # Needs the data extra (pip install -e ".[data]"); event_fashion_mnist also needs the
-# Debian package dataset-fashion-mnist. About 75 minutes on 2 CPU cores.
+# Debian package dataset-fashion-mnist. About 85 minutes on 2 CPU cores.
 set -euo pipefail
 out=${OUT:-benchmarks/quality}
 bench() { "${PYTHON:-python}" -m liquidtorch bench --seeds 3 --jobs "${JOBS:-2}" --resume -q "$@"; }
@@ -17,4 +17,11 @@ bench --tasks basic_motions \
 bench --tasks vic_elec --models lstm,gru,cfc,cfc_ncp,ltc_ncp --out "$out/vic_elec"
 bench --tasks event_mnist --models lstm,gru,cfc,cfc_ncp --out "$out/event_mnist"
 bench --tasks xor_irregular --models lstm,cfc,cfc_ncp --out "$out/xor_irregular"
+# Added after the first pass: mixed memory on event_mnist, and LSTMs with about as many
+# parameters as the NCP-wired models (their own rows, labelled with their units).
+bench --tasks event_mnist --models cfc_mixed --out "$out/event_mnist_mixed"
+bench --tasks watch --models lstm --units 10 --out "$out/watch_lstm10"
+bench --tasks basic_motions --models lstm --units 10 --out "$out/basic_motions_lstm10"
+bench --tasks halfcheetah --models lstm --units 18 --out "$out/halfcheetah_lstm18"
+bench --tasks walker2d --models lstm --units 18 --out "$out/walker2d_lstm18"
 "${PYTHON:-python}" benchmarks/quality_table.py "$out"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _vs_lstm(row: dict, lstm: dict | None) -> str:
-    if lstm is None or row["model"] == "lstm":
+    if lstm is None:
         return ""
     if row["higher_is_better"]:
         return f"{100 * (row['mean'] - lstm['mean']):+.1f} pt"
@@ -23,29 +23,34 @@ def _vs_lstm(row: dict, lstm: dict | None) -> str:
 
 
 def table(root: Path) -> str:
+    """Rows of every ``*/bench.json`` under ``root``, grouped by task. A bench run with
+    ``--units`` (e.g. a parameter-matched LSTM) is labelled with its units; "vs LSTM"
+    compares with the LSTM at the task's default size."""
+    by_task: dict[str, list[dict]] = {}
+    for path in sorted(root.glob("*/bench.json")):
+        report = json.loads(path.read_text())
+        sized = report["settings"].get("units") is not None
+        for r in report["results"]:
+            label = f"{r['model']} ({r['units']} units)" if sized else r["model"]
+            by_task.setdefault(r["task"], []).append(r | {"label": label, "sized": sized})
     lines = [
         "| task | model | test metric (mean ± std, 3 seeds) | vs LSTM | parameters | synapses "
         "| s/epoch |",
         "|---|---|---|---|---|---|---|",
     ]
-    for path in sorted(root.glob("*/bench.json")):
-        rows = json.loads(path.read_text())["results"]
-        by_task: dict[str, list[dict]] = {}
-        for r in rows:
-            by_task.setdefault(r["task"], []).append(r)
-        for task, group in by_task.items():
-            pick = max if group[0]["higher_is_better"] else min
-            best = pick(r["mean"] for r in group)
-            lstm = next((r for r in group if r["model"] == "lstm"), None)
-            for r in group:
-                value = f"{r['mean']:.4f} ± {r['std']:.4f}"
-                if r["mean"] == best:
-                    value = f"**{value}**"
-                lines.append(
-                    f"| {task} ({r['metric']}) | {r['model']} | {value} | {_vs_lstm(r, lstm)} "
-                    f"| {r['parameters']} | {r['synapses'] or ''} "
-                    f"| {r['seconds_per_epoch']:.3g} |"
-                )
+    for task, group in by_task.items():
+        pick = max if group[0]["higher_is_better"] else min
+        best = pick(r["mean"] for r in group)
+        lstm = next((r for r in group if r["model"] == "lstm" and not r["sized"]), None)
+        for r in group:
+            value = f"{r['mean']:.4f} ± {r['std']:.4f}"
+            if r["mean"] == best:
+                value = f"**{value}**"
+            vs = "" if r is lstm else _vs_lstm(r, lstm)
+            lines.append(
+                f"| {task} ({r['metric']}) | {r['label']} | {value} | {vs} "
+                f"| {r['parameters']} | {r['synapses'] or ''} | {r['seconds_per_epoch']:.3g} |"
+            )
     return "\n".join(lines) + "\n"
 
 
