@@ -172,7 +172,7 @@ def test_demo_quick():
     result, text = invoke("demo", "--quick")
     assert result.exit_code == 0, text
     assert time.perf_counter() - start < 60
-    for name in ("cfc_ncp", "ltc_ncp", "lstm", "synapses"):
+    for name in ("cfc_ncp", "ltc_ncp", "lstm", "lstm (10 units)", "synapses", "parameters"):
         assert name in text
 
 
