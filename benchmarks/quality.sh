@@ -4,7 +4,7 @@
 # 2 runs at a time (one thread each). Results: benchmarks/quality/<task>/bench.{md,json}
 # and runs.jsonl; rerun to continue an interrupted suite (--resume).
 # Needs the data extra (pip install -e ".[data]"); event_fashion_mnist also needs the
-# Debian package dataset-fashion-mnist. About 105 minutes on 2 CPU cores.
+# Debian package dataset-fashion-mnist. About 115 minutes on 2 CPU cores.
 set -euo pipefail
 out=${OUT:-benchmarks/quality}
 bench() { "${PYTHON:-python}" -m liquidtorch bench --seeds 3 --jobs "${JOBS:-2}" --resume -q "$@"; }
@@ -28,4 +28,7 @@ bench --tasks walker2d --models lstm --units 18 --out "$out/walker2d_lstm18"
 bench --tasks watch_irregular --models lstm,gru,cfc,cfc_mixed,cfc_ncp,ltc_ncp --out "$out/watch_irregular"
 bench --tasks walker2d_irregular --models lstm,gru,cfc,cfc_mixed,cfc_ncp,ltc_ncp \
   --out "$out/walker2d_irregular"
+# Event-based XOR of 8 bits (the 32 bits above stay at chance for every model).
+bench --tasks xor_irregular -o length=8 --models lstm,gru,cfc,cfc_mixed,cfc_ncp,ltc_ncp \
+  --out "$out/xor_irregular_8bit"
 "${PYTHON:-python}" benchmarks/quality_table.py "$out"

@@ -24,15 +24,19 @@ def _vs_lstm(row: dict, lstm: dict | None) -> str:
 
 def table(root: Path) -> str:
     """Rows of every ``*/bench.json`` under ``root``, grouped by task. A bench run with
-    ``--units`` (e.g. a parameter-matched LSTM) is labelled with its units; "vs LSTM"
-    compares with the LSTM at the task's default size."""
+    ``--units`` (e.g. a parameter-matched LSTM) is labelled with its units, one with task
+    options (``-o length=8``) forms its own task block; "vs LSTM" compares with the LSTM
+    at the task's default size."""
     by_task: dict[str, list[dict]] = {}
     for path in sorted(root.glob("*/bench.json")):
         report = json.loads(path.read_text())
         sized = report["settings"].get("units") is not None
+        options = report["settings"].get("task_options") or {}
+        suffix = "".join(f", {k}={v}" for k, v in sorted(options.items()))
         for r in report["results"]:
             label = f"{r['model']} ({r['units']} units)" if sized else r["model"]
-            by_task.setdefault(r["task"], []).append(r | {"label": label, "sized": sized})
+            task = f"{r['task']}{suffix}"
+            by_task.setdefault(task, []).append(r | {"label": label, "sized": sized})
     lines = [
         "| task | model | test metric (mean ± std, 3 seeds) | vs LSTM | parameters | synapses "
         "| s/epoch |",
