@@ -17,7 +17,6 @@ import pytest
 import torch
 
 from liquidtorch.data import Metric, TaskKind, events, list_tasks
-from liquidtorch.data import _task as task_module
 from liquidtorch.data._registry import get_task
 
 NAME = "event_fashion_mnist"
@@ -208,18 +207,9 @@ def test_encoding_options(fake):
     assert (len(val.train), len(val.val)) == (10, 10)
 
 
-def test_cache_is_read_and_keyed_by_options_and_files(fake, monkeypatch):
+def test_cache_is_read_and_keyed_by_options_and_files(fake, count_builds):
     root, data = fake
-    builds = []
-
-    def spy(key, build):
-        def counted():
-            builds.append(key)
-            return build()
-
-        return task_module.cached(key, counted)
-
-    monkeypatch.setattr(events, "cached", spy)
+    builds = count_builds(events)
     first = _load(root)
     again = _load(root)
     assert len(builds) == 1, "the second load must read the cache"

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from liquidtorch.data import Metric, SequenceData, Task, TaskKind, split_indices
-from liquidtorch.data import _task as task_module
 from liquidtorch.data._registry import get_task
 
 # task name -> (module, option sets to check, optional package it needs)
@@ -108,20 +107,13 @@ def test_task_contract(name, opts):
 
 
 @pytest.mark.parametrize("name", list(TASKS))
-def test_second_load_reads_cache_and_builds_are_deterministic(name, tmp_path, monkeypatch):
+def test_second_load_reads_cache_and_builds_are_deterministic(
+    name, tmp_path, monkeypatch, count_builds
+):
     module = _module(name)
     first = get_task(name)  # the shared cache (built earlier or now)
     monkeypatch.setenv("LIQUIDTORCH_CACHE", str(tmp_path))
-    builds = []
-
-    def spy(key, build):
-        def counted():
-            builds.append(key)
-            return build()
-
-        return task_module.cached(key, counted)
-
-    monkeypatch.setattr(module, "cached", spy)
+    builds = count_builds(module)
     rebuilt = get_task(name)  # a fresh cache: prepares the data again
     again = get_task(name)
     assert len(builds) == 1, "the second load must read the cache"

@@ -12,13 +12,7 @@ from liquidtorch.kernels import use_fused
 TOLERANCES = [(torch.float32, 1e-5, 1e-5), (torch.float64, 1e-9, 1e-9)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: a second thread only adds waiting on a busy (shared) machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _inputs(kind, dtype, time_first=False, state=None):

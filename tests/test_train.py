@@ -32,14 +32,7 @@ from liquidtorch.train import (
 )
 from liquidtorch.zoo import build_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: threads only add contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 RUN_FILES = {"config.json", "metrics.csv", "best.pt", "last.pt", "learning_curve.png"}

@@ -20,12 +20,7 @@ from liquidtorch.zoo import (
 STEPS, FEATURES, BATCH = 6, 3, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(per_step: bool, out: int, seed: int = 0) -> SequenceData:

@@ -461,15 +461,18 @@ def _fingerprint(task, model: str, units: int | None, epochs: int | None) -> str
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _bench_one(run: BenchRun, threads: int | None = None) -> dict[str, Any]:
-    """Train and test one run; a JSON-ready record (used in-process and by workers)."""
+def _bench_one(run: BenchRun, threads: int | None = None, task=None) -> dict[str, Any]:
+    """Train and test one run; a JSON-ready record (used in-process and by workers).
+
+    ``task``: the loaded task of ``run`` (None: load it, as a worker process does)."""
     from liquidtorch.zoo import effective_parameters, synapse_count
 
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    task = load_task(run.task, run.task_options)
+    if task is None:
+        task = load_task(run.task, run.task_options)
     spec = RunSpec(run.task, run.model, run.units, run.seed, run.task_options)
     config = _train_config(task, run.model, epochs=run.epochs, seed=run.seed, progress=False)
     outcome = fit_run(spec, config, task=task)
@@ -523,12 +526,14 @@ def _finished_runs(path: Path) -> dict[str, dict]:
     return done
 
 
-def _run_all(runs: list[BenchRun], jobs: int, on_done) -> None:
-    """Run ``runs`` (in this process, or ``jobs`` worker processes); ``on_done(record)``."""
+def _run_all(runs: list[BenchRun], jobs: int, on_done, tasks: dict) -> None:
+    """Run ``runs`` (in this process with the loaded ``tasks`` by name, or in ``jobs``
+    worker processes that load their own); ``on_done(record)`` after each."""
     if jobs == 1:
         for run in runs:
-            on_done(_bench_one(run))
+            on_done(_bench_one(run, task=tasks[run.task]))
         return
+    tasks.clear()  # the workers load their own; free this process's copies
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -623,7 +628,6 @@ def bench_command(
     prints = {
         (t, m): _fingerprint(loaded[t], m, units, epochs) for t in task_names for m in model_names
     }
-    del loaded
     runs = {
         (t, m, seed): BenchRun(t, m, seed, units, epochs, options, prints[t, m])
         for t in task_names
@@ -651,7 +655,7 @@ def bench_command(
                 f"({record['seconds_per_epoch']:.2f} s/epoch)"
             )
 
-    _run_all(todo, jobs, on_done)
+    _run_all(todo, jobs, on_done, loaded)
     rows = [
         _row([done[runs[t, m, s].key()] for s in range(seeds)])
         for t in task_names
