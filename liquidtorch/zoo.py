@@ -1,10 +1,15 @@
-"""Ready-made models for a :class:`~liquidtorch.data.Task`: a sequence layer and a head.
+"""The model registry: ready-made models for a :class:`~liquidtorch.data.Task`.
 
-``build_model(name, task)`` gives an ``nn.Module`` with the sequence API of the layers that
-returns predictions only: ``model(x, timespans=None, *, lengths=None, mask=None)`` ->
-``(batch, time, task.output_size)`` for per-step tasks (the layer returns every step, a
-linear head maps each), ``(batch, task.output_size)`` for per-sequence tasks (the layer's
-output at each sequence's last valid step, then the head).
+Every model is registered once (:func:`register_model`, timm's pattern) with what the tools
+need: a description, a family, a learning-rate scale and a builder. The CLI, the docs table
+and the contract tests (``tests/test_contract.py``) iterate the registry, so a new model
+gets its listing and its tests by being registered.
+
+``build_model(name, task)`` gives a :class:`SequenceModel`: a sequence layer and a linear
+head with the layers' sequence API, returning predictions only: ``model(x, timespans=None,
+*, lengths=None, mask=None)`` -> ``(batch, time, task.output_size)`` for per-step tasks (the
+head maps every step), ``(batch, task.output_size)`` for per-sequence tasks (the head maps
+each sequence's output at its last valid step).
 
 NCP-wired models (``ltc_ncp``, ``cfc_ncp``): the wiring's motor neurons are a small output
 layer of ``max(task.output_size, 4)`` neurons (at most ``units - 3``), read by the linear
@@ -14,112 +19,225 @@ ends in the same kind of head. Pass ``motor_neurons=`` to choose, ``sparsity_lev
 ``wiring_seed=`` for :class:`~liquidtorch.wirings.AutoNCP`. The wiring is fixed by
 ``wiring_seed`` (default AutoNCP's); ``seed`` draws the weights.
 
->>> from liquidtorch.zoo import MODELS, build_model
->>> model = build_model("cfc_ncp", task, units=32)                           # doctest: +SKIP
->>> count_parameters(model), effective_parameters(model), synapse_count(model)  # doctest: +SKIP
+>>> from liquidtorch.zoo import list_models, model_info
+>>> list_models(family="cfc")
+['cfc', 'cfc_no_gate', 'cfc_pure', 'cfc_mixed', 'cfc_ncp']
+>>> model_info("ltc_ncp").wired
+True
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from enum import Enum
+from typing import Any
 
 import torch
 from torch import nn
 
 from .baselines import CTGRU, CTRNN, GRU, LSTM, ODERNN, NeuralODE
-from .cells import LTCCell, WiredCfCCell
-from .layers import LTC, CfC
+from .layers import LTC, CfC, SequenceLayer
+from .layers._config import decode, encode, layer_from_config
 from .wirings import AutoNCP
 
-MODELS: dict[str, str] = {
-    "ltc": "LTC, fully connected neurons (all outputs read by the head)",
-    "ltc_ncp": "LTC wired with AutoNCP (motor neurons read by the head)",
-    "ltc_mixed": "LTC, fully connected, with mixed memory (an LSTM in front of the cell)",
-    "cfc": "CfC, dense, default (gated) mode, backbone MLP",
-    "cfc_no_gate": "CfC, dense, no_gate mode",
-    "cfc_pure": "CfC, dense, pure mode (the closed-form ODE solution)",
-    "cfc_mixed": "CfC, dense, default mode, with mixed memory",
-    "cfc_ncp": "CfC wired with AutoNCP, no backbone",
-    "lstm": "LSTM baseline (elapsed time as an input feature)",
-    "gru": "GRU baseline (elapsed time as an input feature)",
-    "ctrnn": "continuous-time RNN baseline",
-    "node": "Neural ODE RNN baseline (dh/dt = f([x, h]))",
-    "odernn": "ODE-RNN baseline (ODE between observations, GRU update at each)",
-    "ctgru": "CT-GRU baseline (traces at several time scales)",
-}
+# (input_size, units, output_size, options) -> a sequence layer
+LayerBuilder = Callable[[int, int, int, dict[str, Any]], nn.Module]
+
+
+class Family(str, Enum):
+    """What kind of model a registry entry is."""
+
+    LTC = "ltc"
+    CFC = "cfc"
+    BASELINE = "baseline"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """One registry entry.
+
+    ``lr_scale`` multiplies the task's learning rate (:func:`training_defaults`); ``wired``
+    models take the NCP options (``motor_neurons``, ``sparsity_level``, ``wiring_seed``).
+    """
+
+    name: str
+    description: str
+    family: Family
+    build: LayerBuilder
+    lr_scale: float = 1.0
+    wired: bool = False
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    name: str, *, description: str, family: Family, lr_scale: float = 1.0, wired: bool = False
+) -> Callable[[LayerBuilder], LayerBuilder]:
+    """Decorator: register ``fn(input_size, units, output_size, options) -> layer`` as the
+    model ``name``. The layer must follow the sequence-layer API (``SequenceLayer``)."""
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is already registered")
+
+    def add(fn: LayerBuilder) -> LayerBuilder:
+        layer = (lambda i, u, o, kw: fn(i, u, o, _with_ncp(u, o, kw))) if wired else fn
+        _REGISTRY[name] = ModelInfo(name, description, Family(family), layer, lr_scale, wired)
+        return fn
+
+    return add
+
+
+def list_models(family: Family | str | None = None) -> list[str]:
+    """Registered model names (in registration order), optionally of one family."""
+    want = None if family is None else Family(family)
+    return [n for n, info in _REGISTRY.items() if want is None or info.family is want]
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name`` (``ValueError`` naming the known models if unknown)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {sorted(_REGISTRY)}") from None
+
+
+class _Descriptions(Mapping[str, str]):
+    """A read-only live view: model name -> description."""
+
+    def __getitem__(self, name: str) -> str:
+        return _REGISTRY[name].description
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_REGISTRY)
+
+    def __len__(self) -> int:
+        return len(_REGISTRY)
+
+
+MODELS: Mapping[str, str] = _Descriptions()
 
 _DEFAULT_UNITS = 32
 
-# Multipliers on a task's learning rate. The NCP-wired models have a few thousand sparse
-# parameters and train best with larger steps. Measured (one seed each): LTC-NCP on `watch`
-# 0.79 test accuracy at lr 2e-2 against 0.73 at 1e-2; on `halfcheetah` test MSE 0.12 at
-# 2e-2, 0.14 at 1e-2, 0.16 at 5e-3 (the task's rate). CfC-NCP is insensitive (`watch`
-# 0.60-0.62 from 5e-3 to 2e-2; `halfcheetah` no better at 5e-3). The dense models and the
-# baselines stay at the task's rate (the LSTM on `watch`: 0.85 at 5e-3, 0.81 at 1e-2).
-LR_SCALE: dict[str, float] = {"ltc_ncp": 4.0, "cfc_ncp": 4.0}
 
-
-def training_defaults(name: str, task) -> dict:
-    """Training settings for model ``name`` on ``task``: the task's defaults (``epochs``,
-    ``lr``, ``batch_size``, ``schedule``...) with the learning rate scaled by
-    :data:`LR_SCALE`. Pass them to :meth:`~liquidtorch.train.TrainConfig.for_task` as
-    overrides; explicit choices of the user go on top."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
-    defaults = dict(getattr(task, "defaults", {}))
-    if "lr" in defaults:
-        defaults["lr"] = defaults["lr"] * LR_SCALE.get(name, 1.0)
-    return defaults
-
-
-def _ncp(units: int, out: int, options: dict) -> AutoNCP:
-    """The AutoNCP wiring of an NCP model; takes its own keys out of ``options``."""
+def _with_ncp(units: int, out: int, options: dict) -> dict:
+    """``options`` with the NCP keys replaced by ``units=AutoNCP(...)``."""
+    options = dict(options)
     motor = options.pop("motor_neurons", min(max(out, 4), units - 3))
     spec = {"sparsity_level": options.pop("sparsity_level", 0.5)}
     if "wiring_seed" in options:
         spec["seed"] = options.pop("wiring_seed")
-    return AutoNCP(units, motor, **spec)
+    return options | {"units": AutoNCP(units, motor, **spec)}
 
 
-def _wired(layer_cls):
-    def make(i: int, u: int, o: int, kw: dict) -> nn.Module:
-        kw = dict(kw)
-        wiring = _ncp(u, o, kw)  # removes the wiring's keys before the rest go to the layer
-        return layer_cls(i, wiring, **kw)
-
-    return make
+def _units(kw: dict, units: int) -> Any:
+    return kw.pop("units", units)
 
 
-_LAYERS: dict[str, Callable[..., nn.Module]] = {
-    "ltc": lambda i, u, o, kw: LTC(i, u, **kw),
-    "ltc_ncp": _wired(LTC),
-    "ltc_mixed": lambda i, u, o, kw: LTC(i, u, mixed_memory=True, **kw),
-    "cfc": lambda i, u, o, kw: CfC(i, u, **kw),
-    "cfc_no_gate": lambda i, u, o, kw: CfC(i, u, mode="no_gate", **kw),
-    "cfc_pure": lambda i, u, o, kw: CfC(i, u, mode="pure", **kw),
-    "cfc_mixed": lambda i, u, o, kw: CfC(i, u, mixed_memory=True, **kw),
-    "cfc_ncp": _wired(CfC),
-    "lstm": lambda i, u, o, kw: LSTM(i, u, **kw),
-    "gru": lambda i, u, o, kw: GRU(i, u, **kw),
-    "ctrnn": lambda i, u, o, kw: CTRNN(i, u, **kw),
-    "node": lambda i, u, o, kw: NeuralODE(i, u, **kw),
-    "odernn": lambda i, u, o, kw: ODERNN(i, u, **kw),
-    "ctgru": lambda i, u, o, kw: CTGRU(i, u, **kw),
+# ---------------------------------------------------------------------- the registry
+# Learning-rate scales: the NCP-wired models have a few thousand sparse parameters and train
+# best with larger steps. Measured (one seed each): LTC-NCP on `watch` 0.79 test accuracy at
+# lr 2e-2 against 0.73 at 1e-2; on `halfcheetah` test MSE 0.12 at 2e-2, 0.14 at 1e-2, 0.16
+# at 5e-3 (the task's rate). CfC-NCP is insensitive (`watch` 0.60-0.62 from 5e-3 to 2e-2;
+# `halfcheetah` no better at 5e-3). The dense models and the baselines stay at the task's
+# rate (the LSTM on `watch`: 0.85 at 5e-3, 0.81 at 1e-2).
+_L, _C, _B = Family.LTC, Family.CFC, Family.BASELINE
+
+register_model("ltc", family=_L, description="LTC, fully connected neurons (all read by the head)")(
+    lambda i, u, o, kw: LTC(i, _units(kw, u), **kw)
+)
+register_model(
+    "ltc_ncp",
+    family=_L,
+    wired=True,
+    lr_scale=4.0,
+    description="LTC wired with AutoNCP (motor neurons read by the head)",
+)(lambda i, u, o, kw: LTC(i, _units(kw, u), **kw))
+register_model(
+    "ltc_mixed",
+    family=_L,
+    description="LTC, fully connected, with mixed memory (an LSTM in front of the cell)",
+)(lambda i, u, o, kw: LTC(i, _units(kw, u), mixed_memory=True, **kw))
+register_model("cfc", family=_C, description="CfC, dense, default (gated) mode, backbone MLP")(
+    lambda i, u, o, kw: CfC(i, _units(kw, u), **kw)
+)
+register_model("cfc_no_gate", family=_C, description="CfC, dense, no_gate mode")(
+    lambda i, u, o, kw: CfC(i, _units(kw, u), mode="no_gate", **kw)
+)
+register_model(
+    "cfc_pure", family=_C, description="CfC, dense, pure mode (the closed-form ODE solution)"
+)(lambda i, u, o, kw: CfC(i, _units(kw, u), mode="pure", **kw))
+register_model("cfc_mixed", family=_C, description="CfC, dense, default mode, with mixed memory")(
+    lambda i, u, o, kw: CfC(i, _units(kw, u), mixed_memory=True, **kw)
+)
+register_model(
+    "cfc_ncp",
+    family=_C,
+    wired=True,
+    lr_scale=4.0,
+    description="CfC wired with AutoNCP, no backbone",
+)(lambda i, u, o, kw: CfC(i, _units(kw, u), **kw))
+_BASELINES: dict[str, tuple[type[SequenceLayer], str]] = {
+    "lstm": (LSTM, "LSTM baseline (elapsed time as an input feature)"),
+    "gru": (GRU, "GRU baseline (elapsed time as an input feature)"),
+    "ctrnn": (CTRNN, "continuous-time RNN baseline"),
+    "node": (NeuralODE, "Neural ODE RNN baseline (dh/dt = f([x, h]))"),
+    "odernn": (ODERNN, "ODE-RNN baseline (ODE between observations, GRU update at each)"),
+    "ctgru": (CTGRU, "CT-GRU baseline (traces at several time scales)"),
 }
+for _name, (_cls, _text) in _BASELINES.items():
+    register_model(_name, family=_B, description=_text)(
+        lambda i, u, o, kw, cls=_cls: cls(i, _units(kw, u), **kw)
+    )
 
 
+def training_defaults(name: str, task) -> dict:
+    """Training settings for model ``name`` on ``task``: the task's defaults (``epochs``,
+    ``lr``, ``batch_size``, ``schedule``...) with the learning rate scaled by the model's
+    ``lr_scale``. Pass them to :meth:`~liquidtorch.train.TrainConfig.for_task` as
+    overrides; explicit choices of the user go on top."""
+    info = model_info(name)
+    defaults = dict(getattr(task, "defaults", {}))
+    if "lr" in defaults:
+        defaults["lr"] = defaults["lr"] * info.lr_scale
+    return defaults
+
+
+# --------------------------------------------------------------------------- models
 class SequenceModel(nn.Module):
     """A sequence layer followed by a linear head; returns predictions only.
 
     ``per_step``: the head maps every step, (batch, time, out); otherwise it maps the layer's
     output at each sequence's last valid step, (batch, out).
+
+    ``config`` describes how it was built (zoo name, sizes, seed, options), JSON-ready;
+    :func:`model_from_config` builds it again (with fresh weights drawn from ``seed``).
     """
 
-    def __init__(self, layer: nn.Module, output_size: int, *, per_step: bool):
+    def __init__(
+        self,
+        layer: nn.Module,
+        output_size: int,
+        *,
+        per_step: bool,
+        config: dict[str, Any] | None = None,
+    ):
         super().__init__()
         self.layer = layer
         self.per_step = per_step
         self.head = nn.Linear(layer.output_size, output_size)
+        self.__dict__["_config"] = config
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """How to build this model again: a zoo entry, or the layer's own config."""
+        if self._config is not None:
+            return dict(self._config)
+        return {
+            "layer": self.layer.config,
+            "output_size": self.head.out_features,
+            "per_step": self.per_step,
+        }
 
     def forward(
         self,
@@ -136,34 +254,82 @@ class SequenceModel(nn.Module):
 def build_model(
     name: str, task, *, units: int | None = None, seed: int = 0, **options
 ) -> SequenceModel:
-    """The model ``name`` (see :data:`MODELS`) sized for ``task``.
+    """The model ``name`` (see :func:`list_models`) sized for ``task``.
 
     Args:
-        name: a key of :data:`MODELS`.
+        name: a registered model name.
         task: a :class:`~liquidtorch.data.Task` (its ``input_size``, ``output_size``,
             ``per_step`` and ``defaults["units"]`` are used).
         units: neurons / hidden units (default ``task.defaults["units"]`` or 32).
         seed: seeds the initial weights (the global RNG is left as it was).
         options: passed to the layer (e.g. ``backbone_units=64``, ``solver=...``,
-            ``num_layers=2``); NCP models also take ``motor_neurons``, ``sparsity_level``,
+            ``num_layers=2``); wired models also take ``motor_neurons``, ``sparsity_level``,
             ``wiring_seed`` (see the module docstring).
     """
-    if name not in _LAYERS:
-        raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
     if units is None:
         units = int(getattr(task, "defaults", {}).get("units", _DEFAULT_UNITS))
+    return _build(
+        name,
+        input_size=task.input_size,
+        output_size=task.output_size,
+        per_step=bool(task.per_step),
+        units=units,
+        seed=seed,
+        options=options,
+    )
+
+
+def _build(
+    name: str,
+    *,
+    input_size: int,
+    output_size: int,
+    per_step: bool,
+    units: int,
+    seed: int,
+    options: dict[str, Any],
+) -> SequenceModel:
+    info = model_info(name)
     if "return_sequences" in options:
         raise ValueError("return_sequences follows task.per_step; it is not an option")
-    options = dict(options)
+    if not info.wired:
+        wired_only = sorted({"motor_neurons", "sparsity_level", "wiring_seed"} & set(options))
+        if wired_only:
+            raise ValueError(f"{', '.join(wired_only)}: only for wired models, not {name!r}")
+    config = {
+        "zoo": name,
+        "input_size": input_size,
+        "output_size": output_size,
+        "per_step": per_step,
+        "units": units,
+        "seed": seed,
+        "options": encode(options),
+    }
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        layer = _LAYERS[name](
-            task.input_size,
-            units,
-            task.output_size,
-            options | {"return_sequences": bool(task.per_step)},
+        layer = info.build(input_size, units, output_size, options | {"return_sequences": per_step})
+        return SequenceModel(layer, output_size, per_step=per_step, config=config)
+
+
+def model_from_config(config: Mapping[str, Any]) -> SequenceModel:
+    """Build the model that ``config`` (a :attr:`SequenceModel.config`) describes; its
+    weights are freshly initialised (load a state dict for trained ones)."""
+    config = dict(config)
+    if "zoo" in config:
+        keys = ("input_size", "output_size", "per_step", "units", "seed")
+        missing = [k for k in keys if k not in config]
+        if missing:
+            raise ValueError(f"model config: missing {', '.join(missing)}")
+        return _build(
+            config["zoo"],
+            options=decode(config.get("options", {})),
+            **{k: config[k] for k in keys},
         )
-        return SequenceModel(layer, task.output_size, per_step=bool(task.per_step))
+    try:
+        layer = layer_from_config(config["layer"])
+        return SequenceModel(layer, int(config["output_size"]), per_step=bool(config["per_step"]))
+    except KeyError as e:
+        raise ValueError(f"model config: missing {e.args[0]}") from None
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
@@ -172,16 +338,16 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
 
 
 def _masked(model: nn.Module) -> dict[int, torch.Tensor]:
-    """Parameters stored densely but used only where a wiring mask is 1: id -> mask."""
+    """Parameters stored densely but used only where a wiring mask is 1: id -> mask, from
+    every module that says so through ``synapse_masks()`` (parameter name -> 0/1 mask)."""
     out: dict[int, torch.Tensor] = {}
     for m in model.modules():
-        if isinstance(m, LTCCell):
-            for name in ("w", "sigma", "mu", "erev"):
-                out[id(getattr(m, name))] = m.mask
-                out[id(getattr(m, f"sensory_{name}"))] = m.sensory_mask
-        elif isinstance(m, WiredCfCCell):
-            for layer in m.layers:  # fused heads [ff1 | ff2 | time_a | time_b] with one mask
-                out[id(layer.heads.weight)] = layer.mask
+        masks = getattr(m, "synapse_masks", None)
+        if masks is None:
+            continue
+        params = dict(m.named_parameters())
+        for name, mask in masks().items():
+            out[id(params[name])] = mask
     return out
 
 
@@ -201,10 +367,15 @@ def effective_parameters(model: nn.Module, *, trainable_only: bool = True) -> in
 
 
 def synapse_count(model: nn.Module) -> int:
-    """Synapses (neuron-to-neuron plus sensory) of every wired cell in ``model`` (LTC cells
-    and wired CfC cells); 0 for a model without wirings (dense CfC, baselines)."""
-    return sum(
-        m.wiring.synapse_count + m.wiring.sensory_synapse_count
-        for m in model.modules()
-        if isinstance(m, (LTCCell, WiredCfCCell))
-    )
+    """Synapses (neuron-to-neuron plus sensory) of every wired cell in ``model`` (every
+    module with a ``wiring``); 0 for a model without wirings (dense CfC, baselines)."""
+    total, seen = 0, set()
+    for m in model.modules():
+        if getattr(m, "wiring", None) is None or not hasattr(m, "synapse_masks"):
+            continue
+        masks = {id(mask) for mask in m.synapse_masks().values()}
+        if masks <= seen:  # a wrapper (mixed memory) reporting its inner cell's synapses
+            continue
+        seen |= masks
+        total += m.wiring.synapse_count + m.wiring.sensory_synapse_count
+    return total

@@ -1,5 +1,6 @@
 """The command line: every command end to end on tiny offline data (CliRunner)."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -80,14 +81,15 @@ def test_train_evaluate_resume(tmp_path):
 def test_train_uses_the_models_learning_rate(tmp_path):
     """No --lr: the task's rate scaled for the model (zoo.training_defaults); --lr wins."""
     from liquidtorch.data import get_task
-    from liquidtorch.zoo import LR_SCALE
+    from liquidtorch.zoo import model_info
 
     base = get_task("xor", n_samples=60, length=4).defaults["lr"]
     common = ["--units", "6", "--epochs", "1", "-q", *XOR]
     result, text = invoke("train", "xor", "-m", "cfc_ncp", "--run-dir", tmp_path / "a", *common)
     assert result.exit_code == 0, text
     config = json.loads((tmp_path / "a" / "config.json").read_text())
-    assert config["lr"] == pytest.approx(base * LR_SCALE["cfc_ncp"]) and LR_SCALE["cfc_ncp"] > 1
+    scale = model_info("cfc_ncp").lr_scale
+    assert config["lr"] == pytest.approx(base * scale) and scale > 1
     assert config["schedule"] == "cosine"
     args = ["train", "xor", "-m", "cfc_ncp", "--lr", "0.02", "--run-dir", tmp_path / "b"]
     result, text = invoke(*args, *common)
@@ -150,7 +152,8 @@ def test_bench_resume_reruns_when_defaults_change(tmp_path, monkeypatch):
     assert invoke(*args)[0].exit_code == 0
     result, text = invoke(*args)
     assert result.exit_code == 0 and "1 of 1 runs already done" in text, text
-    monkeypatch.setitem(zoo.LR_SCALE, "lstm", 2.0)
+    info = dataclasses.replace(zoo.model_info("lstm"), lr_scale=2.0)
+    monkeypatch.setitem(zoo._REGISTRY, "lstm", info)
     result, text = invoke(*args)
     assert result.exit_code == 0 and "0 of 1 runs already done" in text, text
 

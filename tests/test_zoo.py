@@ -8,11 +8,12 @@ from liquidtorch.cells import LTCCell, WiredCfCCell
 from liquidtorch.data import Metric, SequenceData, Task, TaskKind
 from liquidtorch.train import task_loss
 from liquidtorch.zoo import (
-    LR_SCALE,
     MODELS,
     build_model,
     count_parameters,
     effective_parameters,
+    list_models,
+    model_info,
     synapse_count,
     training_defaults,
 )
@@ -118,7 +119,9 @@ def test_training_defaults_scale_the_task_lr():
     task = _task(False)
     object.__setattr__(task, "defaults", {"lr": 1e-3, "epochs": 7, "schedule": "cosine"})
     assert training_defaults("lstm", task) == {"lr": 1e-3, "epochs": 7, "schedule": "cosine"}
-    for name, scale in LR_SCALE.items():
+    scales = {name: model_info(name).lr_scale for name in list_models()}
+    assert scales["ltc_ncp"] == scales["cfc_ncp"] == 4.0 and scales["lstm"] == 1.0
+    for name, scale in scales.items():
         assert training_defaults(name, task)["lr"] == pytest.approx(1e-3 * scale)
     assert task.defaults["lr"] == 1e-3  # the task is not changed
     object.__setattr__(task, "defaults", {"epochs": 3})

@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
-from ..cells.ltc import as_dt
-from ..layers._sequence import SequenceLayer
+from .._utils import as_dt
+from ..layers._sequence import SequenceLayer, SequenceOptions, Unpack
 from ._common import check_int, init_chunks_
 
 
@@ -142,8 +142,8 @@ class CTGRU(SequenceLayer):
         input_size: input features.
         units: hidden units.
         num_scales, tau_min, tau_max: see :class:`CTGRUCell` (same defaults).
-        num_layers, bidirectional, batch_first, return_sequences, proj_size: see
-            :class:`~liquidtorch.layers.SequenceLayer`.
+        sequence: ``num_layers``, ``bidirectional``, ``batch_first``,
+            ``return_sequences``, ``proj_size`` (:class:`~liquidtorch.layers.SequenceOptions`).
 
     The state holds every unit's traces, (batch, units * num_scales).
 
@@ -161,20 +161,12 @@ class CTGRU(SequenceLayer):
         num_scales: int = 8,
         tau_min: float = 1.0,
         tau_max: float = 1000.0,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-        return_sequences: bool = True,
-        proj_size: int | None = None,
+        **sequence: Unpack[SequenceOptions],
     ):
         super().__init__(
             input_size,
             lambda n_in: CTGRUCell(
                 n_in, units, num_scales=num_scales, tau_min=tau_min, tau_max=tau_max
             ),
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            return_sequences=return_sequences,
-            proj_size=proj_size,
+            **sequence,
         )

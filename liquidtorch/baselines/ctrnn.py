@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._utils import as_dt
 from ..cells._base import UnitsCell
-from ..cells.ltc import as_dt
-from ..layers._sequence import SequenceLayer
+from ..layers._sequence import SequenceLayer, SequenceOptions, Unpack
 from ._common import check_int
 from ._ode import Integrator, ODEMethod
 
@@ -93,8 +93,8 @@ class CTRNN(SequenceLayer):
         input_size: input features.
         units: hidden units.
         method, unfolds, tau_init: see :class:`CTRNNCell` (same defaults).
-        num_layers, bidirectional, batch_first, return_sequences, proj_size: see
-            :class:`~liquidtorch.layers.SequenceLayer`.
+        sequence: ``num_layers``, ``bidirectional``, ``batch_first``,
+            ``return_sequences``, ``proj_size`` (:class:`~liquidtorch.layers.SequenceOptions`).
 
     >>> rnn = CTRNN(8, 32, method="rk4", unfolds=4)
     >>> y, h = rnn(torch.randn(4, 20, 8), timespans=torch.rand(4, 20) + 0.1)
@@ -110,18 +110,10 @@ class CTRNN(SequenceLayer):
         method: ODEMethod | str = ODEMethod.EULER,
         unfolds: int = 6,
         tau_init: float = 1.0,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-        return_sequences: bool = True,
-        proj_size: int | None = None,
+        **sequence: Unpack[SequenceOptions],
     ):
         super().__init__(
             input_size,
             lambda n_in: CTRNNCell(n_in, units, method=method, unfolds=unfolds, tau_init=tau_init),
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            return_sequences=return_sequences,
-            proj_size=proj_size,
+            **sequence,
         )

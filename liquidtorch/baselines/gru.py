@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..cells._base import UnitsCell
-from ..layers._sequence import SequenceLayer
+from ..layers._sequence import SequenceLayer, SequenceOptions, Unpack
 from ._common import check_int, init_rnn_cell_, with_time
 
 
@@ -61,8 +61,8 @@ class GRU(SequenceLayer):
         input_size: input features.
         units: hidden units.
         time_input: append each step's elapsed time to its input (see :class:`GRUCell`).
-        num_layers, bidirectional, batch_first, return_sequences, proj_size: see
-            :class:`~liquidtorch.layers.SequenceLayer`.
+        sequence: ``num_layers``, ``bidirectional``, ``batch_first``,
+            ``return_sequences``, ``proj_size`` (:class:`~liquidtorch.layers.SequenceOptions`).
 
     >>> rnn = GRU(8, 32)
     >>> y, h = rnn(torch.randn(4, 20, 8), timespans=torch.rand(4, 20) + 0.1)
@@ -76,18 +76,10 @@ class GRU(SequenceLayer):
         units: int,
         *,
         time_input: bool = True,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-        return_sequences: bool = True,
-        proj_size: int | None = None,
+        **sequence: Unpack[SequenceOptions],
     ):
         super().__init__(
             input_size,
             lambda n_in: GRUCell(n_in, units, time_input=time_input),
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            return_sequences=return_sequences,
-            proj_size=proj_size,
+            **sequence,
         )

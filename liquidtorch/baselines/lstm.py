@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..cells._base import UnitsCell
-from ..layers._sequence import SequenceLayer
+from ..layers._sequence import SequenceLayer, SequenceOptions, Unpack
 from ._common import check_int, init_rnn_cell_, with_time
 
 State = tuple[torch.Tensor, torch.Tensor]
@@ -72,8 +72,8 @@ class LSTM(SequenceLayer):
         input_size: input features.
         units: hidden units.
         time_input: append each step's elapsed time to its input (see :class:`LSTMCell`).
-        num_layers, bidirectional, batch_first, return_sequences, proj_size: see
-            :class:`~liquidtorch.layers.SequenceLayer`.
+        sequence: ``num_layers``, ``bidirectional``, ``batch_first``,
+            ``return_sequences``, ``proj_size`` (:class:`~liquidtorch.layers.SequenceOptions`).
 
     The state is ``(h, c)``, each (batch, units) (with a leading ``num_layers * directions``
     dimension when that is > 1).
@@ -90,18 +90,10 @@ class LSTM(SequenceLayer):
         units: int,
         *,
         time_input: bool = True,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-        return_sequences: bool = True,
-        proj_size: int | None = None,
+        **sequence: Unpack[SequenceOptions],
     ):
         super().__init__(
             input_size,
             lambda n_in: LSTMCell(n_in, units, time_input=time_input),
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            return_sequences=return_sequences,
-            proj_size=proj_size,
+            **sequence,
         )

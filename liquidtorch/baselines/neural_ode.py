@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from .._utils import as_dt
 from ..cells._base import UnitsCell
-from ..cells.ltc import as_dt
-from ..layers._sequence import SequenceLayer
+from ..layers._sequence import SequenceLayer, SequenceOptions, Unpack
 from ._common import check_int, mlp
 from ._ode import Integrator, ODEMethod
 
@@ -78,8 +78,8 @@ class NeuralODE(SequenceLayer):
         units: hidden units.
         hidden_units, hidden_layers, method, unfolds: see :class:`NeuralODECell` (same
             defaults).
-        num_layers, bidirectional, batch_first, return_sequences, proj_size: see
-            :class:`~liquidtorch.layers.SequenceLayer`.
+        sequence: ``num_layers``, ``bidirectional``, ``batch_first``,
+            ``return_sequences``, ``proj_size`` (:class:`~liquidtorch.layers.SequenceOptions`).
 
     >>> rnn = NeuralODE(8, 32, unfolds=3)
     >>> y, h = rnn(torch.randn(4, 20, 8), timespans=torch.rand(4, 20) + 0.1)
@@ -96,11 +96,7 @@ class NeuralODE(SequenceLayer):
         hidden_layers: int = 1,
         method: ODEMethod | str = ODEMethod.RK4,
         unfolds: int = 6,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-        return_sequences: bool = True,
-        proj_size: int | None = None,
+        **sequence: Unpack[SequenceOptions],
     ):
         super().__init__(
             input_size,
@@ -112,9 +108,5 @@ class NeuralODE(SequenceLayer):
                 method=method,
                 unfolds=unfolds,
             ),
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            return_sequences=return_sequences,
-            proj_size=proj_size,
+            **sequence,
         )

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._utils import as_dt
 from ..cells._base import UnitsCell
-from ..cells.ltc import as_dt
-from ..layers._sequence import SequenceLayer
+from ..layers._sequence import SequenceLayer, SequenceOptions, Unpack
 from ._common import check_int, init_rnn_cell_, mlp
 from ._ode import Integrator, ODEMethod
 
@@ -94,8 +94,8 @@ class ODERNN(SequenceLayer):
         units: hidden units.
         hidden_units, hidden_layers, method, unfolds, rtol, atol: see :class:`ODERNNCell`
             (same defaults).
-        num_layers, bidirectional, batch_first, return_sequences, proj_size: see
-            :class:`~liquidtorch.layers.SequenceLayer`.
+        sequence: ``num_layers``, ``bidirectional``, ``batch_first``,
+            ``return_sequences``, ``proj_size`` (:class:`~liquidtorch.layers.SequenceOptions`).
 
     >>> rnn = ODERNN(8, 32, unfolds=2)
     >>> y, h = rnn(torch.randn(4, 20, 8), timespans=torch.rand(4, 20) + 0.1)
@@ -114,11 +114,7 @@ class ODERNN(SequenceLayer):
         unfolds: int = 6,
         rtol: float = 1e-3,
         atol: float = 1e-4,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-        return_sequences: bool = True,
-        proj_size: int | None = None,
+        **sequence: Unpack[SequenceOptions],
     ):
         super().__init__(
             input_size,
@@ -132,9 +128,5 @@ class ODERNN(SequenceLayer):
                 rtol=rtol,
                 atol=atol,
             ),
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            return_sequences=return_sequences,
-            proj_size=proj_size,
+            **sequence,
         )

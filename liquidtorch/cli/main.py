@@ -16,6 +16,7 @@ missing extra, no network) exits with code 1.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import statistics
@@ -66,67 +67,17 @@ _DATA_SOURCES = {
 }
 
 
-# --------------------------------------------------------------------------- helpers
-def _fail(message: str, code: int = 2) -> NoReturn:
-    """One line on stderr and exit ``code`` (2: bad arguments, 1: could not run)."""
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _console() -> Console:
-    return Console(highlight=False)
-
-
-def _parse_value(text: str) -> Any:
-    """A task or model option value: JSON (``3``, ``0.5``, ``true``) or else a string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _parse_options(items: list[str] | None, what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            _fail(f"{what} option {item!r} must look like KEY=VALUE")
-        out[key.strip()] = _parse_value(value.strip())
-    return out
-
-
-def _split_names(text: str | None, known: list[str], what: str) -> list[str] | None:
-    if text is None:
-        return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        _fail(f"no {what}s given")
-    for n in names:
-        _check_name(n, known, what)
-    return names
-
-
-def _check_name(name: str, known: list[str], what: str) -> None:
-    if name not in known:
-        _fail(f"unknown {what} {name!r}; known {what}s: {', '.join(sorted(known))}")
-
-
-def _task_names() -> list[str]:
-    from liquidtorch.data import list_tasks
-
-    return list(list_tasks())
-
-
-def _model_names() -> list[str]:
-    from liquidtorch.zoo import MODELS
-
-    return list(MODELS)
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}g}"
+from ._common import (
+    fail,
+    make_console,
+    parse_value,
+    parse_options,
+    split_names,
+    check_name,
+    task_names,
+    model_names,
+    fmt,
+)  # noqa: F401
 
 
 # ------------------------------------------------------------------- typed run spec
@@ -173,26 +124,26 @@ def load_task(name: str, options: dict[str, Any] | None = None):
     """:func:`~liquidtorch.data.get_task` with CLI errors (exit 2 for bad names/options)."""
     from liquidtorch.data import get_task
 
-    _check_name(name, _task_names(), "task")
+    check_name(name, task_names(), "task")
     try:
         return get_task(name, **(options or {}))
     except TypeError as e:  # an option the loader does not take
-        _fail(f"task {name!r}: {e}")
+        fail(f"task {name!r}: {e}")
     except ValueError as e:
-        _fail(f"task {name!r}: {e}")
+        fail(f"task {name!r}: {e}")
     except (ImportError, ConnectionError, FileNotFoundError, OSError) as e:
-        _fail(f"cannot load task {name!r}: {e}", code=1)
+        fail(f"cannot load task {name!r}: {e}", code=1)
 
 
 def build(spec: RunSpec, task):
     """The zoo model of ``spec`` for ``task`` (exit 2 on a bad name or option)."""
     from liquidtorch.zoo import build_model
 
-    _check_name(spec.model, _model_names(), "model")
+    check_name(spec.model, model_names(), "model")
     try:
         return build_model(spec.model, task, units=spec.units, seed=spec.seed, **spec.model_options)
     except (TypeError, ValueError) as e:
-        _fail(f"model {spec.model!r}: {e}")
+        fail(f"model {spec.model!r}: {e}")
 
 
 def make_trainer(model, task, config):
@@ -233,7 +184,7 @@ def _train_config(task, model: str, **overrides):
     try:
         return TrainConfig.for_task(task, **given)
     except (TypeError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 # ------------------------------------------------------------------------- commands
@@ -250,7 +201,7 @@ def tasks_command() -> None:
         module = task_loader(name).__module__.rsplit(".", 1)[-1]
         source = _DATA_SOURCES.get(name, _DATA_SOURCES.get(module, "?"))
         table.add_row(name, escape(source), escape(summary))
-    _console().print(table)
+    make_console().print(table)
 
 
 @app.command("models")
@@ -263,7 +214,7 @@ def models_command() -> None:
     table.add_column("description")
     for name, description in MODELS.items():
         table.add_row(name, escape(description))
-    _console().print(table)
+    make_console().print(table)
 
 
 @app.command("train")
@@ -319,8 +270,8 @@ def train_command(
     The run directory receives config.json, cli.json, metrics.csv, best.pt and last.pt;
     `liquidtorch evaluate RUN_DIR` evaluates it later and `--resume` continues it.
     """
-    _check_name(task, _task_names(), "task")
-    _check_name(model, _model_names(), "model")
+    check_name(task, task_names(), "task")
+    check_name(model, model_names(), "model")
     run_dir = run_dir or Path("runs") / f"{task}-{model}-{seed}"
     if resume:
         spec, config = _resume_settings(run_dir, task, model, epochs, quiet)
@@ -330,8 +281,8 @@ def train_command(
             model,
             units,
             seed,
-            _parse_options(task_option, "task"),
-            _parse_options(model_option, "model"),
+            parse_options(task_option, "task"),
+            parse_options(model_option, "model"),
         )
         config = None
     loaded = load_task(spec.task, spec.task_options)
@@ -349,14 +300,14 @@ def train_command(
             run_dir=run_dir,
             progress=not quiet,
         )
-    console = _console()
+    console = make_console()
     if not quiet:
         what = "resuming" if resume else "training"
         console.print(f"{what} {spec.model} on {spec.task} -> {run_dir}")
     outcome = fit_run(spec, config, task=loaded)
     metric = loaded.metric.value
     console.print(
-        f"test {metric}: {_fmt(outcome.test.metric)}  test loss: {_fmt(outcome.test.loss)}  "
+        f"test {metric}: {fmt(outcome.test.metric)}  test loss: {fmt(outcome.test.loss)}  "
         f"({len(outcome.history)} epochs, run dir {run_dir})"
     )
 
@@ -365,13 +316,13 @@ def _resume_settings(run_dir: Path, task: str, model: str, epochs: int | None, q
     from liquidtorch.train import TrainConfig
 
     if not run_dir.is_dir():
-        _fail(f"run directory {str(run_dir)!r} does not exist; nothing to resume")
+        fail(f"run directory {str(run_dir)!r} does not exist; nothing to resume")
     missing = [f for f in (SPEC_FILE, "config.json", "last.pt") if not (run_dir / f).exists()]
     if missing:
-        _fail(f"cannot resume {str(run_dir)!r}: missing {', '.join(missing)}")
+        fail(f"cannot resume {str(run_dir)!r}: missing {', '.join(missing)}")
     spec = RunSpec.from_json(run_dir / SPEC_FILE)
     if (spec.task, spec.model) != (task, model):
-        _fail(
+        fail(
             f"{str(run_dir)!r} holds {spec.model} on {spec.task}, not {model} on {task}; "
             "pass the same TASK and --model to resume"
         )
@@ -399,15 +350,15 @@ def evaluate_command(
     from liquidtorch.train import TrainConfig, load_checkpoint
 
     if split not in {s.value for s in Split}:
-        _fail(f"--split must be test or val, got {split!r}")
+        fail(f"--split must be test or val, got {split!r}")
     if checkpoint not in ("best", "last"):
-        _fail(f"--checkpoint must be best or last, got {checkpoint!r}")
+        fail(f"--checkpoint must be best or last, got {checkpoint!r}")
     if not run_dir.is_dir():
-        _fail(f"run directory {str(run_dir)!r} does not exist")
+        fail(f"run directory {str(run_dir)!r} does not exist")
     needed = (SPEC_FILE, "config.json", f"{checkpoint}.pt")
     missing = [f for f in needed if not (run_dir / f).exists()]
     if missing:
-        _fail(f"{str(run_dir)!r} is not a finished run directory: missing {', '.join(missing)}")
+        fail(f"{str(run_dir)!r} is not a finished run directory: missing {', '.join(missing)}")
     spec = RunSpec.from_json(run_dir / SPEC_FILE)
     config = TrainConfig.from_json(run_dir / "config.json").replace(
         run_dir=None, resume=False, progress=False
@@ -416,9 +367,9 @@ def evaluate_command(
     model = build(spec, task)
     model.load_state_dict(load_checkpoint(run_dir / f"{checkpoint}.pt")["model"])
     result = make_trainer(model, task, config).evaluate(getattr(task, split))
-    _console().print(
+    make_console().print(
         f"{spec.model} on {spec.task} ({split}, {checkpoint}.pt): "
-        f"loss {_fmt(result.loss)}  {task.metric.value} {_fmt(result.metric)}"
+        f"loss {fmt(result.loss)}  {task.metric.value} {fmt(result.metric)}"
     )
 
 
@@ -619,10 +570,10 @@ def bench_command(
     parameters and the seconds per epoch. Each finished run is appended to
     OUT/runs.jsonl at once, so an interrupted bench continues with --resume.
     """
-    task_names = _split_names(tasks, _task_names(), "task")
-    model_names = _split_names(models, _model_names(), "model")
-    options = _parse_options(task_option, "task")
-    console = _console()
+    task_names = split_names(tasks, task_names(), "task")
+    model_names = split_names(models, model_names(), "model")
+    options = parse_options(task_option, "task")
+    console = make_console()
     # Bad options or missing data fail now, not in a worker.
     loaded = {t: load_task(t, options) for t in task_names}
     prints = {
@@ -651,7 +602,7 @@ def bench_command(
         if not quiet:
             console.print(
                 f"{record['task']} {record['model']} seed {record['seed']}: test "
-                f"{record['metric']} {_fmt(record['value'])} "
+                f"{record['metric']} {fmt(record['value'])} "
                 f"({record['seconds_per_epoch']:.2f} s/epoch)"
             )
 
@@ -691,7 +642,7 @@ def demo_command(
     from liquidtorch.zoo import effective_parameters, synapse_count
 
     epochs = epochs or (DEMO_QUICK_EPOCHS if quick else DEMO_EPOCHS)
-    console = _console()
+    console = make_console()
     task = load_task(DEMO_TASK)
     console.print(
         f"[bold]{DEMO_TASK}[/]: {len(task.train)} train / {len(task.val)} val / "
@@ -709,7 +660,7 @@ def demo_command(
         t0 = time.perf_counter()
         outcome = fit_run(spec, config, task=task)
         console.print(
-            f"  {name}: test {task.metric.value} {_fmt(outcome.test.metric)} "
+            f"  {name}: test {task.metric.value} {fmt(outcome.test.metric)} "
             f"({time.perf_counter() - t0:.1f}s)"
         )
         table.add_row(
@@ -724,6 +675,14 @@ def demo_command(
         f"total {time.perf_counter() - started:.0f}s. One seed; the README's quality suite has "
         "3 seeds of these models on 7 tasks (`liquidtorch bench` runs it)."
     )
+
+
+# Command groups in their own modules under ``liquidtorch/cli/``: each has
+# ``register(app: typer.Typer) -> None`` that adds its commands (heavy imports stay inside
+# the command functions, so ``liquidtorch --help`` stays fast).
+_COMMAND_MODULES: tuple[str, ...] = ()
+for _module in _COMMAND_MODULES:
+    importlib.import_module(f"{__package__}.{_module}").register(app)
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """Sequence layers: one loop (:class:`SequenceLayer`) serving every cell."""
 
-from ._sequence import SequenceLayer, scan
+from ._config import layer_from_config
+from ._scan import scan
+from ._sequence import SequenceLayer, SequenceOptions
 from .cfc import CfC
 from .ltc import LTC
 
-__all__ = ["CfC", "LTC", "SequenceLayer", "scan"]
+__all__ = ["LTC", "CfC", "SequenceLayer", "SequenceOptions", "layer_from_config", "scan"]

@@ -7,73 +7,46 @@ follows the cell contract ``(output, state) = cell(x, state, dt)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
+from typing_extensions import TypedDict, Unpack
 
-State = torch.Tensor | tuple[torch.Tensor, ...]
+from ._config import layer_config, layer_from_config, record_init
+from ._inputs import _timespans, _valid
+from ._scan import State, _shapes, scan
 
-
-def _where(m: torch.Tensor, a: State, b: State) -> State:
-    if isinstance(a, tuple):
-        return tuple(torch.where(m, x, y) for x, y in zip(a, b, strict=True))
-    return torch.where(m, a, b)
-
-
-def _shapes(s: State):
-    return tuple(tuple(t.shape) for t in s) if isinstance(s, tuple) else tuple(s.shape)
+__all__ = ["SequenceLayer", "SequenceOptions", "Unpack"]
 
 
-def scan(
-    cell: nn.Module,
-    x: torch.Tensor,
-    dt: float | torch.Tensor,
-    valid: torch.Tensor | None,
-    state: State,
-    reverse: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, State]:
-    """Run ``cell`` over time-major ``x`` (time, batch, features).
+class SequenceOptions(TypedDict, total=False):
+    """The options every sequence layer takes, written once (keyword-only).
 
-    ``dt`` is a float or (time, batch, 1); ``valid`` None or (time, batch) bool: at invalid
-    steps the state is held and the output is zero. Returns the outputs (time, batch, out),
-    the output of each sequence's last valid step (batch, out) and the final state.
-
-    A cell may offer ``fused_scan(x, dt, valid, state)``, a whole-sequence implementation of
-    this same contract (returning ``None`` where it does not apply); it is used when present.
+    - ``num_layers`` (1): stacked layers, each fed the previous layer's outputs.
+    - ``bidirectional`` (False): a second cell per layer runs backwards in time; outputs
+      are concatenated.
+    - ``batch_first`` (True): (batch, time, features) rather than (time, batch, features).
+    - ``return_sequences`` (True): every step's output, else each sequence's last valid one.
+    - ``proj_size`` (None): a linear projection of the outputs to this size.
     """
-    fused = getattr(cell, "fused_scan", None)
-    if fused is not None:
-        if reverse:
-            flip = lambda a: a if a is None or isinstance(a, float) else a.flip(0)
-            out = fused(x.flip(0), flip(dt), flip(valid), state)
-        else:
-            out = fused(x, dt, valid, state)
-        if out is not None:
-            ys, last, state = out
-            return (ys.flip(0) if reverse else ys), last, state
-    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-    ys: list[torch.Tensor] = []
-    last = None
-    for t in steps:
-        y, new = cell(x[t], state, dt if isinstance(dt, float) else dt[t])
-        if valid is None:
-            state, last = new, y
-        else:
-            m = valid[t].unsqueeze(-1)
-            state = _where(m, new, state)
-            y = torch.where(m, y, torch.zeros_like(y))
-            last = y if last is None else torch.where(m, y, last)
-        ys.append(y)
-    if reverse:
-        ys.reverse()
-    return torch.stack(ys), last, state
+
+    num_layers: int
+    bidirectional: bool
+    batch_first: bool
+    return_sequences: bool
+    proj_size: int | None
 
 
 class SequenceLayer(nn.Module):
     """Runs cells over sequences with the contract of ``torch.nn.LSTM`` (and more).
 
-    Subclasses (``LTC``, ``CfC``) only say how to make a cell for a given input size.
+    Subclasses (``LTC``, ``CfC``, the baselines) only say how to make a cell for a given
+    input size, taking the shared options as ``**sequence: Unpack[SequenceOptions]``. A
+    subclass records its constructor arguments: ``layer.config`` describes it as plain data
+    and ``type(layer).from_config(config)`` (or :func:`~liquidtorch.layers.layer_from_config`)
+    builds it again.
 
     State (``hx`` in, second return value out): for one layer in one direction it is the
     cell's state, ``(batch, units)`` (a tuple ``(h, c)`` with mixed memory), as in ncps; with
@@ -118,6 +91,24 @@ class SequenceLayer(nn.Module):
         probe = self.cells[0].init_state(1)
         self._state_parts = len(probe) if isinstance(probe, tuple) else 1
         self.output_size = size if proj_size is None else proj_size
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        record_init(cls)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor settings as JSON-ready data (``TypeError`` if an argument is not
+        describable, e.g. a custom activation function)."""
+        return layer_config(self)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SequenceLayer:
+        """Build the layer ``config`` describes (fresh weights)."""
+        layer = layer_from_config(config)
+        if not isinstance(layer, cls):
+            raise ValueError(f"config describes a {type(layer).__name__}, not a {cls.__name__}")
+        return layer
 
     @property
     def cell(self) -> nn.Module:
@@ -178,12 +169,23 @@ class SequenceLayer(nn.Module):
             )
         if not input.is_floating_point():
             raise ValueError(f"input: expected a floating point tensor, got {input.dtype}")
+        weight = next(self.parameters(), None)
+        if weight is not None and input.dtype != weight.dtype:
+            raise ValueError(
+                f"input: dtype {input.dtype} does not match the layer's parameters "
+                f"({weight.dtype}); cast the input or the layer (e.g. layer.to(torch.float64))"
+            )
         if input.shape[-1] != self.input_size:
             raise ValueError(
                 f"input: expected {self.input_size} features in the last dimension, "
                 f"got shape {tuple(input.shape)}"
             )
         batched = input.dim() == 3
+        steps_dim = (1 if self.batch_first else 0) if batched else 0
+        if input.shape[steps_dim] == 0:
+            raise ValueError(
+                f"input: a sequence needs at least one step, got shape {tuple(input.shape)}"
+            )
         if batched:
             x = input.transpose(0, 1) if self.batch_first else input
         else:
@@ -314,67 +316,3 @@ class SequenceLayer(nn.Module):
         if self.proj is not None:
             out = self.proj(out)
         return out, self._pack(states, batched)
-
-
-def _timespans(timespans, x, shape_tb, batched, batch_first, order):
-    if timespans is None:
-        return 1.0
-    if isinstance(timespans, (int, float)) or (
-        isinstance(timespans, torch.Tensor) and timespans.dim() == 0
-    ):
-        value = float(timespans)
-        if not (value > 0 and value < float("inf")):
-            raise ValueError(f"timespans: must be finite and > 0, got {value}")
-        return value
-    if not isinstance(timespans, torch.Tensor):
-        raise ValueError(f"timespans: expected a number or a tensor, got {type(timespans)}")
-    ts = timespans
-    if batched:
-        expected = f"{order} or {order[:-1]}, 1)"
-        if ts.dim() == 3 and ts.shape[-1] == 1:
-            ts = ts.squeeze(-1)
-        if ts.dim() == 2 and batch_first:
-            ts = ts.transpose(0, 1)
-    else:
-        expected = "(time,) or (time, 1)"
-        if ts.dim() == 2 and ts.shape[-1] == 1:
-            ts = ts.squeeze(-1)
-        if ts.dim() == 1:
-            ts = ts.unsqueeze(1)
-    if tuple(ts.shape) != shape_tb:
-        raise ValueError(
-            f"timespans: expected shape {expected} matching the input, "
-            f"got {tuple(timespans.shape)} for input of {shape_tb[0]} steps, batch {shape_tb[1]}"
-        )
-    return ts.to(device=x.device, dtype=x.dtype).unsqueeze(-1)
-
-
-def _valid(lengths, mask, x, shape_tb, batched, batch_first, order):
-    if lengths is not None and mask is not None:
-        raise ValueError("pass either lengths or mask, not both")
-    steps, batch = shape_tb
-    if lengths is not None:
-        if not batched:
-            raise ValueError("lengths: only for batched input; slice an unbatched sequence")
-        lengths = torch.as_tensor(lengths, device=x.device)
-        if lengths.shape != (batch,) or lengths.is_floating_point():
-            raise ValueError(
-                f"lengths: expected integers of shape ({batch},), got "
-                f"{lengths.dtype} {tuple(lengths.shape)}"
-            )
-        if bool(((lengths < 0) | (lengths > steps)).any()):
-            raise ValueError(f"lengths: every length must be in [0, {steps}]")
-        return torch.arange(steps, device=x.device).unsqueeze(1) < lengths.unsqueeze(0)
-    if mask is not None:
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-            raise ValueError("mask: expected a bool tensor, True at valid steps")
-        m = mask if batched else mask.unsqueeze(1)
-        if batched and batch_first:
-            m = m.transpose(0, 1)
-        if tuple(m.shape) != shape_tb:
-            raise ValueError(
-                f"mask: expected shape {order if batched else '(time,)'} matching the input, "
-                f"got {tuple(mask.shape)}"
-            )
-        return m.to(x.device)
-    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..cells import CfCCell, CfCMode, MixedMemoryCell, WiredCfCCell, WiredRecurrence
 from ..cells._activations import Activation
 from ..wirings import Wiring, WiringSpec
-from ._sequence import SequenceLayer
+from ._sequence import SequenceLayer, SequenceOptions, Unpack
 
 
 class CfC(SequenceLayer):
@@ -20,8 +20,8 @@ class CfC(SequenceLayer):
         backbone_units, backbone_layers, backbone_dropout, activation: the dense cell's
             backbone (128 units, 1 layer, no dropout, lecun_tanh); not for wired CfCs.
         recurrence: which synapses a wired CfC uses (:class:`WiredRecurrence`).
-        num_layers, bidirectional, batch_first, return_sequences, proj_size: see
-            :class:`~liquidtorch.layers.SequenceLayer`.
+        sequence: ``num_layers``, ``bidirectional``, ``batch_first``,
+            ``return_sequences``, ``proj_size`` (:class:`~liquidtorch.layers.SequenceOptions`).
 
     >>> rnn = CfC(8, 32, proj_size=1)
     >>> y, h = rnn(torch.randn(4, 20, 8), timespans=torch.rand(4, 20) + 0.1)
@@ -41,11 +41,7 @@ class CfC(SequenceLayer):
         backbone_dropout: float | None = None,
         activation: Activation | None = None,
         recurrence: WiredRecurrence | str = WiredRecurrence.WIRING,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-        return_sequences: bool = True,
-        proj_size: int | None = None,
+        **sequence: Unpack[SequenceOptions],
     ):
         wired = not isinstance(units, int)
         if wired:
@@ -80,10 +76,6 @@ class CfC(SequenceLayer):
         super().__init__(
             input_size,
             make_cell,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            return_sequences=return_sequences,
-            proj_size=proj_size,
+            **sequence,
         )
         self.mixed_memory = mixed_memory

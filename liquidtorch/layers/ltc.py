@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..cells import Constraint, LTCCell, Mapping, MixedMemoryCell
 from ..solvers import Solver
 from ..wirings import Wiring, WiringSpec
-from ._sequence import SequenceLayer
+from ._sequence import SequenceLayer, SequenceOptions, Unpack
 
 
 class LTC(SequenceLayer):
@@ -18,8 +18,8 @@ class LTC(SequenceLayer):
         mixed_memory: put an LSTM in front of each cell (state becomes ``(h, c)``).
         input_mapping, output_mapping, solver, constraint, epsilon: see :class:`LTCCell`
             (same defaults).
-        num_layers, bidirectional, batch_first, return_sequences, proj_size: see
-            :class:`~liquidtorch.layers.SequenceLayer`.
+        sequence: ``num_layers``, ``bidirectional``, ``batch_first``,
+            ``return_sequences``, ``proj_size`` (:class:`~liquidtorch.layers.SequenceOptions`).
 
     >>> from liquidtorch.wirings import AutoNCP
     >>> rnn = LTC(8, AutoNCP(16, 2))
@@ -39,11 +39,7 @@ class LTC(SequenceLayer):
         solver: Solver | None = None,
         constraint: Constraint | str = Constraint.SOFTPLUS,
         epsilon: float = 1e-8,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-        return_sequences: bool = True,
-        proj_size: int | None = None,
+        **sequence: Unpack[SequenceOptions],
     ):
         def make_cell(n_in: int):
             cell = LTCCell(
@@ -60,11 +56,7 @@ class LTC(SequenceLayer):
         super().__init__(
             input_size,
             make_cell,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            return_sequences=return_sequences,
-            proj_size=proj_size,
+            **sequence,
         )
         self.mixed_memory = mixed_memory
 
