@@ -272,3 +272,30 @@ def test_activations_resolve_from_names_and_callables():
     assert torch.allclose(cell.backbone[1](x), torch.zeros(5))
     with pytest.raises(ValueError, match="unknown activation 'swish'"):
         get_activation("swish")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LTCCell(3, NCP(2, 2, 1, 2, 1, 1, 1)),
+        lambda: WiredCfCCell(3, AutoNCP(8, 2)),
+        lambda: MixedMemoryCell(LTCCell(3, AutoNCP(8, 2))),
+        lambda: MixedMemoryCell(WiredCfCCell(3, AutoNCP(8, 2), mode="pure")),
+    ],
+)
+def test_synapse_masks_name_parameters_and_count_the_wiring(make):
+    cell = make()
+    masks = cell.synapse_masks()
+    params = dict(cell.named_parameters())
+    assert masks and set(masks) <= set(params)
+    for name, mask in masks.items():
+        assert mask.shape == params[name].shape, name
+        assert set(mask.unique().tolist()) <= {0.0, 1.0}, name
+    inner = getattr(cell, "cell", cell)
+    used = sum(int(m.sum()) for m in masks.values())
+    if isinstance(inner, LTCCell):  # w, sigma, mu, erev per synapse (and sensory twins)
+        assert used == 4 * (inner.wiring.synapse_count + inner.wiring.sensory_synapse_count)
+    else:  # every synapse in each head: ff1, ff2, time_a, time_b (pure mode: ff1)
+        heads = 1 if inner.mode.value == "pure" else 4
+        assert used == heads * (inner.wiring.synapse_count + inner.wiring.sensory_synapse_count)
+    assert MixedMemoryCell(CfCCell(3, 4)).synapse_masks() == {}

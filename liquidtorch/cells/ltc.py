@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._utils import as_dt
 from ..kernels import fused_enabled
 from ..kernels.ltc import Graph, edges_by_destination, ltc_states, ltc_step
-from ..solvers import SemiImplicit, Solver
+from ..solvers import ConductanceField, SemiImplicit, Solver
 from ..wirings import Wiring, WiringSpec, as_wiring
 from ._base import WiredCell
 from .options import Constraint, Mapping, coerce
@@ -28,13 +29,6 @@ INIT_RANGES = {
 def _uniform(shape, name: str) -> nn.Parameter:
     lo, hi = INIT_RANGES[name]
     return nn.Parameter(torch.rand(*shape) * (hi - lo) + lo)
-
-
-def as_dt(dt: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor | float:
-    """Elapsed time as a float or a ``(batch, 1)`` tensor broadcastable against ``like``."""
-    if isinstance(dt, torch.Tensor) and dt.dim() > 0:
-        return dt.reshape(-1, 1).to(like.dtype)
-    return float(dt)
 
 
 class LTCCell(WiredCell):
@@ -152,6 +146,13 @@ class LTCCell(WiredCell):
             y = y + self.output_b
         return y
 
+    def synapse_masks(self) -> dict[str, torch.Tensor]:
+        """Parameter name (as in ``named_parameters()``) -> 0/1 mask of the entries in use:
+        the synapse matrices use only the entries of existing synapses."""
+        masks = {name: self.mask for name in ("w", "sigma", "mu", "erev")}
+        masks.update({f"sensory_{name}": self.sensory_mask for name in masks})
+        return masks
+
     # -------------------------------------------------------------- dynamics
     @staticmethod
     def _activation(pre, mu, sigma):
@@ -192,9 +193,8 @@ class LTCCell(WiredCell):
         self, x: torch.Tensor, v: torch.Tensor, dt: float | torch.Tensor = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
         u = self.map_inputs(x)
-        v = self.solver.solve(
-            self._terms_fn(u), self.positive(self.cm), v, as_dt(dt, v), self.epsilon
-        )
+        field = ConductanceField(self._terms_fn(u), self.positive(self.cm), self.epsilon)
+        v = self.solver.integrate(field, v, as_dt(dt, v))
         return self.map_outputs(v), v
 
     def _edge_params(self, dtype: torch.dtype) -> list:

@@ -50,6 +50,12 @@ class MixedMemoryCell(nn.Module):
         h = self.cell.init_state(batch, device, dtype)
         return h, torch.zeros_like(h)
 
+    def synapse_masks(self) -> dict[str, torch.Tensor]:
+        """The wrapped cell's :meth:`synapse_masks` under its name here (``"cell.w"``);
+        empty for a cell without masks (the LSTM uses every weight)."""
+        inner = getattr(self.cell, "synapse_masks", None)
+        return {} if inner is None else {f"cell.{k}": m for k, m in inner().items()}
+
     def forward(
         self, x: torch.Tensor, state: State, dt: float | torch.Tensor = 1.0
     ) -> tuple[torch.Tensor, State]:

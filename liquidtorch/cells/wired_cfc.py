@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._utils import as_dt
 from ..kernels import fused_enabled
 from ..kernels.wired_cfc import WiredGraph, wired_cfc_states, wired_graph
 from ..wirings import Wiring, WiringSpec, as_wiring
 from ._base import WiredCell
 from .cfc import closed_form, init_heads_, num_heads
-from .ltc import as_dt
 from .options import CfCMode, WiredRecurrence, coerce
 
 
@@ -117,6 +117,11 @@ class WiredCfCCell(WiredCell):
             outs.append(ff)
         h = torch.cat(outs, dim=-1)[..., self._neuron_order]
         return h[..., : self.output_size], h
+
+    def synapse_masks(self) -> dict[str, torch.Tensor]:
+        """Parameter name (as in ``named_parameters()``) -> 0/1 mask of the entries in use:
+        each layer's heads use only the weights of the wiring's synapses."""
+        return {f"layers.{i}.heads.weight": layer.mask for i, layer in enumerate(self.layers)}
 
     def fused_scan(self, x: torch.Tensor, dt, valid, h0: torch.Tensor):
         """The whole sequence at once in compiled code; ``None`` where that does not apply.
