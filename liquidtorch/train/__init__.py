@@ -13,7 +13,9 @@ Nothing here knows about liquid networks; :mod:`liquidtorch.zoo` builds models f
 >>> result = trainer.fit(); trainer.evaluate(task.test)                     # doctest: +SKIP
 """
 
-from ._io import load_checkpoint, seed_everything
+from ._device import resolve_device
+from ._io import load_checkpoint, write_bytes_atomic, write_json_atomic, write_text_atomic
+from ._rng import seed_everything
 from .config import Schedule, TrainConfig
 from .data import SequenceDataset, collate_sequences
 from .distributed import DistributedResult, fit_distributed
@@ -51,7 +53,11 @@ __all__ = [
     "masked_cross_entropy",
     "masked_mse",
     "mse",
+    "resolve_device",
     "seed_everything",
     "task_loss",
     "task_metric",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
 ]

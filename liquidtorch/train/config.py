@@ -111,6 +111,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error (a typo must not pass)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a TrainConfig is a JSON object, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -121,16 +123,27 @@ class TrainConfig:
         """The config as JSON; also written to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
-            Path(path).write_text(text + "\n")
+            from ._io import write_text_atomic
+
+            write_text_atomic(path, text + "\n")
         return text
 
     @classmethod
     def from_json(cls, text_or_path: str | Path) -> TrainConfig:
-        """Read a config from a JSON string or from a ``.json`` file."""
+        """Read a config from a JSON string or from a ``.json`` file (a one-line
+        ``ValueError`` naming the file when it is not a valid config)."""
+        from ._io import one_line, read_json
+
         text = str(text_or_path)
-        if not text.lstrip().startswith("{"):
-            text = Path(text_or_path).read_text()
-        return cls.from_dict(json.loads(text))
+        if text.lstrip().startswith("{"):
+            where, d = "config", json.loads(text)
+        else:
+            where = f"config file {text!r}"
+            d = read_json(text_or_path, "config file")
+        try:
+            return cls.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where} is not a valid TrainConfig: {one_line(e)}") from None
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated again)."""

@@ -40,7 +40,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-from ._io import seed_everything
+from ._rng import seed_everything
 from .config import TrainConfig
 from .trainer import FitResult, Trainer, default_forward
 

@@ -31,7 +31,10 @@ from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
 from . import _io
-from ._io import get_rng_state, seed_everything, set_rng_state
+from ._device import resolve_device
+from ._interrupts import StepGuard
+from ._progress import Progress
+from ._rng import epoch_seed, get_rng_state, seed_everything, set_rng_state
 from .config import Schedule, TrainConfig
 from .data import SequenceDataset, as_dataset, collate_sequences
 
@@ -93,8 +96,14 @@ class Trainer:
     ``history`` tell where it is. E.g. an LTC with ``Constraint.CLAMP`` projects its
     parameters with ``trainer.add_callback("on_step_end", lambda t: t.model.project_())``.
 
-    Subclasses may override :meth:`configure_optimizer` (AdamW) and
-    :meth:`configure_scheduler` (``config.schedule``).
+    Subclasses may override :meth:`configure_optimizer` (AdamW) and :meth:`learning_rate`
+    (``config.schedule``).
+
+    Bookkeeping guarantees (``docs/guarantees.md``): the learning rate of an epoch is a
+    function of its index and the config alone (a resumed run with another ``epochs``
+    follows the schedule of the new total for its remaining epochs); a checkpoint always
+    describes a completed step; an interrupted run resumed from ``last.pt`` ends with
+    exactly the weights of an uninterrupted one (CPU, one thread).
     """
 
     def __init__(
@@ -110,7 +119,7 @@ class Trainer:
         forward_fn: Callable[[nn.Module, Batch], Any] = default_forward,
     ):
         self.config = config or TrainConfig()
-        self.device = _resolve_device(self.config.device)
+        self.device = resolve_device(self.config.device)
         self.model = model.to(self.device)
         self.loss_fn, self.metric_fn, self.forward_fn = loss_fn, metric_fn, forward_fn
         self.train_data = as_dataset(train_data)
@@ -125,7 +134,8 @@ class Trainer:
         self.metric_name = getattr(metric_fn, "name", "metric") if metric_fn else "loss"
         self.callbacks: dict[str, list[Callable[[Trainer], None]]] = {e: [] for e in EVENTS}
         self.optimizer = self.configure_optimizer()
-        self.scheduler = self.configure_scheduler(self.optimizer)
+        # Each group's rate relative to config.lr (1.0 for AdamW's single group).
+        self._lr_scales = [g["lr"] / self.config.lr for g in self.optimizer.param_groups]
         amp_cuda = self.config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp_cuda)
         # Where the run stands (a checkpoint restores all of it).
@@ -142,16 +152,30 @@ class Trainer:
         self._epoch_start: float | None = None
         self._best_state: dict | None = None
         self._rng_mark: dict | None = None
+        self._guard = StepGuard()
 
     # ------------------------------------------------------------------ hooks
     def configure_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         return torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
 
-    def configure_scheduler(self, optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
-        if self.config.schedule is Schedule.COSINE:
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.config.epochs)
-        return None
+    def learning_rate(self, epoch: int) -> float:
+        """The learning rate of the 0-based ``epoch``: ``config.lr`` (constant) or
+        ``lr * (1 + cos(pi * epoch / epochs)) / 2`` (cosine, from ``lr`` towards 0 over
+        ``config.epochs``). A function of the epoch and the config only, not of a scheduler's
+        state: resuming with a larger ``epochs`` continues on the new total's curve (a
+        finished 3-epoch run resumed with ``epochs=5`` trains epochs 4 and 5 at
+        ``lr * (1 + cos(3 pi / 5)) / 2`` and ``lr * (1 + cos(4 pi / 5)) / 2``)."""
+        cfg = self.config
+        if cfg.schedule is Schedule.COSINE:
+            return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
+        return cfg.lr
+
+    def _set_learning_rate(self, epoch: int) -> float:
+        lr = self.learning_rate(epoch)
+        for group, scale in zip(self.optimizer.param_groups, self._lr_scales, strict=True):
+            group["lr"] = lr * scale
+        return lr
 
     def add_callback(self, event: str, fn: Callable[[Trainer], None]) -> None:
         if event not in self.callbacks:
@@ -176,7 +200,7 @@ class Trainer:
 
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
         """The index lists of an epoch's batches: a fixed function of (seed, epoch)."""
-        g = torch.Generator().manual_seed(_io.epoch_seed(self.config.seed, epoch))
+        g = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch))
         order = torch.randperm(len(self.train_data), generator=g).tolist()
         bs = self.config.batch_size
         return [order[i : i + bs] for i in range(0, len(order), bs)]
@@ -230,27 +254,43 @@ class Trainer:
 
         With ``config.resume`` and ``run_dir/last.pt`` present, the run continues exactly
         where that checkpoint stopped (mid-epoch after an interrupt). A ``KeyboardInterrupt``
-        saves ``last.pt`` (with a run dir) and is re-raised.
+        saves ``last.pt`` (with a run dir) at the last completed step and is re-raised; one
+        that escapes the middle of a weight update leaves ``last.pt`` as it was (the state in
+        memory is then half-updated; resuming from the file is still exact).
         """
         cfg, run_dir = self.config, self.config.run_dir
         last = None if run_dir is None else run_dir / "last.pt"
         if cfg.resume and last is not None and last.exists():
             self.load_checkpoint(last)
             logger.info("resumed from %s at epoch %d, step %d", last, self.epoch + 1, self.step)
+        elif self._guard.torn:
+            raise RuntimeError(
+                "this trainer was interrupted in the middle of a weight update; its state is "
+                "inconsistent: build a new Trainer with resume=True to continue from last.pt"
+            )
         else:
             seed_everything(cfg.seed + self._seed_offset())
         if run_dir is not None and self.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg.to_json(run_dir / "config.json")
-        progress = _io.Progress(cfg.progress and self.is_main)
+            self._write_best_if_stale(run_dir / "best.pt")
+        progress = Progress(cfg.progress and self.is_main)
         self._fire("on_fit_start")
         try:
-            while self.epoch < cfg.epochs and not self.stopped_early:
-                self._run_epoch(progress)
+            with self._guard.installed():
+                while self.epoch < cfg.epochs and not self.stopped_early:
+                    self._run_epoch(progress)
         except KeyboardInterrupt:
             if last is not None and self.is_main:
-                self.save_checkpoint(last)
-                logger.warning("interrupted: saved %s (resume=True continues from it)", last)
+                if self._guard.torn:
+                    logger.warning(
+                        "interrupted during a weight update: %s left as it was (resume=True "
+                        "continues from it)",
+                        last,
+                    )
+                else:
+                    self.save_checkpoint(last)
+                    logger.warning("interrupted: saved %s (resume=True continues from it)", last)
             raise
         finally:
             progress.close()
@@ -271,11 +311,12 @@ class Trainer:
     def _seed_offset(self) -> int:
         return 0
 
-    def _run_epoch(self, progress: _io.Progress) -> None:
+    def _run_epoch(self, progress: Progress) -> None:
         cfg = self.config
         start = time.perf_counter() - self._epoch_seconds
         index_lists = self._epoch_batches(self.epoch)
         self._epoch_start = start
+        lr = self._set_learning_rate(self.epoch)
         progress.start_epoch(self.epoch + 1, cfg.epochs, len(index_lists), self.step)
         self.model.train()
         # The RNG states at the last step boundary: an interrupt anywhere resumes from there.
@@ -283,7 +324,6 @@ class Trainer:
         for batch in self._batches(self.train_data, index_lists[self.step :]):
             size = len(batch["y"] if "y" in batch else next(iter(batch.values())))
             self._train_step(self._to_device(batch), size)
-            self._rng_mark = get_rng_state()
             progress.step(self.loss)
             if cfg.log_every and self.step % cfg.log_every == 0 and self.is_main:
                 logger.info(
@@ -296,7 +336,6 @@ class Trainer:
                 )
             self._fire("on_step_end")
         train_loss = self._reduce_epoch_loss()
-        lr = self.optimizer.param_groups[0]["lr"]
         ev = Evaluation(None, None) if self.val_data is None else self.evaluate(self.val_data)
         row = {
             "epoch": self.epoch + 1,
@@ -306,13 +345,13 @@ class Trainer:
             "seconds": time.perf_counter() - start,
             "lr": lr,
         }
-        if self.scheduler is not None:
-            self.scheduler.step()
         self._end_epoch(row)
         progress.end_epoch(self._describe(row))
         self._fire("on_epoch_end")
 
     def _train_step(self, batch: Batch, size: int) -> None:
+        """Forward, backward, clip (nothing of the run's state changes: an interrupt here
+        repeats the step on resume), then the update and its bookkeeping as one commit."""
         with self._autocast():
             pred = self.forward_fn(self.model, batch)
             loss = self.loss_fn(pred, batch)
@@ -325,37 +364,56 @@ class Trainer:
         if self.config.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.loss = loss.item()
-        self._epoch_loss[0] += self.loss * size
-        self._epoch_loss[1] += size
-        self.step += 1
+        value = loss.item()
+        with self._guard.commit():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.loss = value
+            self._epoch_loss[0] += value * size
+            self._epoch_loss[1] += size
+            self.step += 1
+            self._rng_mark = get_rng_state()
 
     def _end_epoch(self, row: dict) -> None:
         """Record the epoch, track the best, write the run dir, move on to the next epoch."""
-        self.history.append(row)
         value = self._agree(row[self.monitor])
         improved = self._improves(value)
-        if improved:
-            self.best_metric, self.best_epoch, self.bad_epochs = value, row["epoch"], 0
-            self._best_state = copy.deepcopy(self.core.state_dict())
-        else:
-            self.bad_epochs += 1
-        patience = self.config.patience
-        self.stopped_early = patience is not None and self.bad_epochs >= patience
-        self.epoch, self.step = self.epoch + 1, 0
-        self._epoch_loss, self._epoch_seconds, self._epoch_start = [0.0, 0], 0.0, None
+        with self._guard.commit():
+            self.history.append(row)
+            if improved:
+                self.best_metric, self.best_epoch, self.bad_epochs = value, row["epoch"], 0
+                self._best_state = copy.deepcopy(self.core.state_dict())
+            else:
+                self.bad_epochs += 1
+            patience = self.config.patience
+            self.stopped_early = patience is not None and self.bad_epochs >= patience
+            self.epoch, self.step = self.epoch + 1, 0
+            self._epoch_loss, self._epoch_seconds, self._epoch_start = [0.0, 0], 0.0, None
         rng = self._gather_rng()  # collective in distributed training: every rank calls it
         run_dir = self.config.run_dir
         if run_dir is not None and self.is_main:
+            # last.pt holds the best weights too, so best.pt is always rebuilt from it.
             if improved:
-                best = {"model": self._best_state, "epoch": row["epoch"], "metric": value}
-                _io.save_atomic({**best, "config": self.config.to_dict()}, run_dir / "best.pt")
+                self._write_best(run_dir / "best.pt")
             _io.write_metrics_csv(run_dir / "metrics.csv", self.history)
             self.save_checkpoint(run_dir / "last.pt", rng=rng)
         if self.stopped_early and self.is_main:
             logger.info("early stopping: no improvement for %d epochs", patience)
+
+    def _write_best(self, path: Path) -> None:
+        best = {"model": self._best_state, "epoch": self.best_epoch, "metric": self.best_metric}
+        _io.save_atomic({**best, "config": self.config.to_dict()}, path)
+
+    def _write_best_if_stale(self, path: Path) -> None:
+        """After a resume: rewrite best.pt when an interrupt kept it from matching last.pt."""
+        if self._best_state is None:
+            return
+        try:
+            on_disk = _io.load_checkpoint(path, keys=("model", "epoch")).get("epoch")
+        except (OSError, ValueError):
+            on_disk = None
+        if on_disk != self.best_epoch:
+            self._write_best(path)
 
     def _improves(self, value: float | None) -> bool:
         if value is None or math.isnan(value):
@@ -410,11 +468,11 @@ class Trainer:
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self, rng: list[dict] | None = None) -> dict:
-        """Everything needed to continue the run exactly (see :meth:`load_state_dict`)."""
+        """Everything needed to continue the run exactly (see :meth:`load_state_dict`),
+        the best epoch's weights included."""
         return {
             "model": self.core.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
@@ -425,6 +483,7 @@ class Trainer:
             "history": list(self.history),
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
+            "best_model": self._best_state,
             "bad_epochs": self.bad_epochs,
             "stopped_early": self.stopped_early,
             # This process's RNG mark unless given (all ranks' marks, gathered at epoch ends).
@@ -432,18 +491,37 @@ class Trainer:
             "config": self.config.to_dict(),
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        self.core.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+    def load_state_dict(self, state: dict, source: str | Path = "state") -> None:
+        """Restore :meth:`state_dict`; a ``ValueError`` naming ``source`` when it does not
+        fit this model and optimiser (nothing is changed then)."""
+        missing = [k for k in _STATE_KEYS if k not in state]
+        if missing:
+            raise _io.corrupt(source, f"missing entries {missing}")
+        # A failed load must not leave half a state: put the old weights back.
+        model_before = copy.deepcopy(self.core.state_dict())
+        optimizer_before = copy.deepcopy(self.optimizer.state_dict())
+        try:
+            _io.load_weights(self.core, state["model"], source)
+            if state.get("best_model") is not None:
+                _io.load_weights(self.core, state["best_model"], source)  # fits the model too
+                self.core.load_state_dict(state["model"])
+            try:
+                self.optimizer.load_state_dict(state["optimizer"])
+            except (RuntimeError, ValueError, KeyError, TypeError) as e:
+                raise _io.corrupt(source, f"optimizer state: {_io.one_line(e)}") from None
+        except ValueError:
+            self.core.load_state_dict(model_before)
+            self.optimizer.load_state_dict(optimizer_before)
+            raise
         self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.step = state["epoch"], state["step"]
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self._epoch_loss = list(state["epoch_loss"])
         self._epoch_seconds = state["epoch_seconds"]
         self.history = list(state["history"])
         self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+        self._best_state = state.get("best_model")
         self.bad_epochs, self.stopped_early = state["bad_epochs"], state["stopped_early"]
+        self._guard.torn = False
         rng = self._rank_rng(state["rng"]) if state["rng"] else None
         if rng is not None:
             set_rng_state(rng)
@@ -451,21 +529,37 @@ class Trainer:
             seed_everything(self.config.seed + self._seed_offset())
 
     def save_checkpoint(self, path: str | Path, rng: list[dict] | None = None) -> None:
+        """Write :meth:`state_dict` to ``path`` atomically (never through a link)."""
         _io.save_atomic(self.state_dict(rng), Path(path))
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Restore a ``last.pt``; the best weights come from ``best.pt`` beside it."""
+        """Restore a ``last.pt`` (a one-line ``ValueError`` for a corrupt or foreign file).
+        Checkpoints from before the best weights were kept in ``last.pt`` take them from
+        ``best.pt`` beside it."""
         path = Path(path)
-        self.load_state_dict(_io.load_checkpoint(path, self.device))
+        state = _io.load_checkpoint(path, self.device, keys=_STATE_KEYS)
+        self.load_state_dict(state, path)
         best = path.with_name("best.pt")
-        if best.exists():
-            self._best_state = _io.load_checkpoint(best, self.device)["model"]
+        if self._best_state is None and self.best_epoch is not None and best.exists():
+            probe = copy.deepcopy(self.core)
+            self._best_state = _io.load_checkpoint(best, self.device, model=probe)["model"]
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+_STATE_KEYS = (
+    "model",
+    "optimizer",
+    "scaler",
+    "epoch",
+    "step",
+    "epoch_loss",
+    "epoch_seconds",
+    "history",
+    "best_metric",
+    "best_epoch",
+    "bad_epochs",
+    "stopped_early",
+    "rng",
+)
 
 
 def _to_cpu(obj):
