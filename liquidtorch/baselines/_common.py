@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..cells.ltc import as_dt
+from .._utils import as_dt
 
 
 def check_int(name: str, value, low: int) -> None:

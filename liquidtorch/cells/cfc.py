@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._utils import as_dt
 from ..kernels import fused_enabled, fused_switch_on
 from ..kernels.cfc import CfCPlan, cfc_states
 from ._activations import Activation, LeCunTanh, get_activation
 from ._base import UnitsCell
-from .ltc import as_dt
 from .options import CfCMode, coerce
 
 # Backbone activations the fused path knows.

@@ -1,88 +1,32 @@
-"""Solvers for the LTC ODE, separate from the cell that defines the dynamics.
+"""One solver family for every ODE in the library, separate from the models' dynamics.
 
-The LTC vector field has the conductance form ``cm * dv/dt = num(v) - den(v) * v`` where
-``num = gleak*vleak + sum_i s_i*erev_i`` and ``den = gleak + sum_i s_i``. A solver advances ``v``
-over an elapsed time ``dt`` given a function ``terms(v) -> (num, den)`` and the capacitance.
+A solver integrates a vector field ``dy/dt = f(y)`` over an elapsed time ``dt``
+(:meth:`Solver.integrate`); the model supplies ``f`` with its input held over the step.
+
+- :class:`Euler`, :class:`RK4`: explicit, ``unfolds`` equal steps; any vector field.
+- :class:`SemiImplicit`: the LTC's fused update; needs a :class:`ConductanceField`
+  (``cm dv/dt = num(v) - den(v) v``), which Euler and RK4 also accept as a plain field.
+- :class:`Dopri5`: adaptive, through torchdiffeq (optional dependency).
+
+The LTC takes a solver (``LTC(..., solver=RK4(unfolds=2))``); the ODE baselines name one
+(``CTRNN(..., method="rk4")``) and hold an instance of the same classes. See
+``docs/maths.md`` (section "Solvers").
 """
 
-from __future__ import annotations
+from ._adaptive import Dopri5
+from ._base import FixedGridSolver, Solver, Time, VectorField
+from ._explicit import RK4, Euler
+from ._semi_implicit import ConductanceField, SemiImplicit, Terms
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
-
-Terms = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass(frozen=True)
-class Solver:
-    """Base class: ``unfolds`` equal sub-steps per input step."""
-
-    unfolds: int = 6
-
-    def __post_init__(self):
-        if not isinstance(self.unfolds, int) or self.unfolds < 1:
-            raise ValueError(f"unfolds must be a positive int, got {self.unfolds!r}")
-
-    def solve(
-        self, terms: Terms, cm: torch.Tensor, v: torch.Tensor, dt: torch.Tensor, eps: float
-    ) -> torch.Tensor:
-        """Advance ``v`` (batch, units) by ``dt`` (batch, 1) or a scalar tensor."""
-        h = dt / self.unfolds
-        for _ in range(self.unfolds):
-            v = self.step(terms, cm, v, h, eps)
-        return v
-
-    def step(self, terms: Terms, cm, v, h, eps):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    #: Order of accuracy (global error ~ h**order); checked by the convergence tests.
-    order: ClassVar[int] = 0
-
-
-@dataclass(frozen=True)
-class SemiImplicit(Solver):
-    """The fused semi-implicit (implicit in the leak, explicit in the synapses) update of the
-    LTC paper: a weighted mean of the old state, ``vleak`` and the reversal potentials, so the
-    state stays bounded for any step size. First order."""
-
-    order: ClassVar[int] = 1
-
-    def step(self, terms, cm, v, h, eps):
-        num, den = terms(v)
-        cm_h = cm / h
-        return (cm_h * v + num) / (cm_h + den + eps)
-
-
-def _field(terms: Terms, cm, v):
-    num, den = terms(v)
-    return (num - den * v) / cm
-
-
-@dataclass(frozen=True)
-class Euler(Solver):
-    """Explicit Euler: first order; unstable when ``h`` exceeds ``cm/den``."""
-
-    order: ClassVar[int] = 1
-
-    def step(self, terms, cm, v, h, eps):
-        return v + h * _field(terms, cm, v)
-
-
-@dataclass(frozen=True)
-class RK4(Solver):
-    """Classic fourth-order Runge-Kutta."""
-
-    order: ClassVar[int] = 4
-
-    def step(self, terms, cm, v, h, eps):
-        k1 = _field(terms, cm, v)
-        k2 = _field(terms, cm, v + 0.5 * h * k1)
-        k3 = _field(terms, cm, v + 0.5 * h * k2)
-        k4 = _field(terms, cm, v + h * k3)
-        return v + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-
-
-__all__ = ["Solver", "SemiImplicit", "Euler", "RK4"]
+__all__ = [
+    "RK4",
+    "ConductanceField",
+    "Dopri5",
+    "Euler",
+    "FixedGridSolver",
+    "SemiImplicit",
+    "Solver",
+    "Terms",
+    "Time",
+    "VectorField",
+]
