@@ -1,0 +1,99 @@
+"""ONNX export: step and sequence graphs equal PyTorch in onnxruntime (float32, 1e-5)."""
+
+import numpy as np
+import pytest
+import torch
+
+from liquidtorch import LTC, CfC
+from liquidtorch.export import StepModule, export_onnx
+from liquidtorch.export.check import onnx_errors, probe
+from liquidtorch.wirings import AutoNCP
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TOL = 1e-5
+
+MODELS = {
+    "cfc": lambda: CfC(3, 8),
+    "cfc_ncp": lambda: CfC(3, AutoNCP(10, 2)),
+    "cfc_mixed": lambda: CfC(3, 6, mixed_memory=True),
+    "cfc_pure_stacked": lambda: CfC(3, 5, mode="pure", num_layers=2, proj_size=2),
+    "ltc": lambda: LTC(3, 5),
+    "ltc_ncp": lambda: LTC(3, AutoNCP(10, 2)),
+    "ltc_ncp_mixed": lambda: LTC(3, AutoNCP(10, 2), mixed_memory=True),
+}
+
+
+def _check(model, tmp_path, steps):
+    files = export_onnx(model, tmp_path)
+    errs = onnx_errors(files, probe(model, steps=steps, batch=3))
+    for graph, e in errs.items():
+        for what, value in e.items():
+            assert value < TOL, (graph, what, value)
+    return errs
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_step_and_sequence_graphs_equal_pytorch(name, tmp_path):
+    torch.manual_seed(1)
+    _check(MODELS[name](), tmp_path, steps=40)
+
+
+def test_streaming_1000_steps_state_fed_back_cfc(tmp_path):
+    torch.manual_seed(2)
+    _check(CfC(4, 16), tmp_path, steps=1000)
+
+
+@pytest.mark.slow
+def test_streaming_1000_steps_state_fed_back_ltc_ncp(tmp_path):
+    torch.manual_seed(3)
+    _check(LTC(4, AutoNCP(16, 3)), tmp_path, steps=1000)
+
+
+def test_graphs_have_dynamic_batch_and_length(tmp_path):
+    from liquidtorch.export.onnx import session
+
+    model = CfC(3, AutoNCP(8, 2))
+    files = export_onnx(model, tmp_path, name="m")
+    assert files.step.name == "m.step.onnx" and files.sequence.name == "m.sequence.onnx"
+    seq = session(files.sequence)
+    shapes = {i.name: i.shape for i in seq.get_inputs()}
+    assert shapes == {"x": ["batch", "time", 3], "state": ["batch", 8], "dt": ["batch", "time"]}
+    step = StepModule(model)
+    for batch, steps in ((1, 1), (5, 7)):
+        x = np.random.default_rng(0).normal(size=(batch, steps, 3)).astype(np.float32)
+        dt = np.ones((batch, steps), dtype=np.float32)
+        y, s = seq.run(None, {"x": x, "state": np.zeros((batch, 8), np.float32), "dt": dt})
+        assert y.shape == (batch, steps, 2) and s.shape == (batch, 8)
+        with torch.no_grad():
+            ref, _ = model(torch.from_numpy(x), timespans=torch.from_numpy(dt))
+        np.testing.assert_allclose(y, ref.numpy(), atol=TOL)
+    assert step.state_size == 8
+
+
+def test_fused_kernels_are_not_traced(tmp_path, monkeypatch):
+    """The export must not depend on the numba kernels: with them broken it still works."""
+    from liquidtorch.cells import LTCCell
+
+    def broken(*a, **k):
+        raise AssertionError("fused path called during export")
+
+    monkeypatch.setattr(LTCCell, "fused_step", broken)
+    monkeypatch.setattr(LTCCell, "fused_scan", broken)
+    files = export_onnx(LTC(2, 4), tmp_path)
+    assert files.step.stat().st_size > 0
+
+
+def test_bidirectional_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="bidirectional"):
+        export_onnx(CfC(3, 4, bidirectional=True), tmp_path)
+
+
+@pytest.mark.slow
+def test_dynamo_exporter_gives_the_same_graph_maths(tmp_path):
+    model = CfC(3, AutoNCP(8, 2))
+    files = export_onnx(model, tmp_path, exporter="dynamo")
+    errs = onnx_errors(files, probe(model, steps=30))
+    assert max(v for e in errs.values() for v in e.values()) < TOL
