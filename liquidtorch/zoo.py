@@ -130,6 +130,26 @@ def _with_ncp(units: int, out: int, options: dict) -> dict:
     return options | {"units": AutoNCP(units, motor, **spec)}
 
 
+def _solver_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``solver`` given by name (``semi_implicit``, ``euler``, ``rk4``; as typed on the
+    command line or stored in JSON) and ``ode_unfolds`` become one solver object."""
+    if not isinstance(options.get("solver"), str) and "ode_unfolds" not in options:
+        return options
+    from . import solvers
+
+    options = dict(options)
+    classes = {"semi_implicit": solvers.SemiImplicit, "euler": solvers.Euler, "rk4": solvers.RK4}
+    name = options.pop("solver", "semi_implicit")
+    unfolds = options.pop("ode_unfolds", 6)
+    if isinstance(name, solvers.Solver):
+        raise ValueError("ode_unfolds: pass it inside the solver object (e.g. RK4(unfolds=2))")
+    if name not in classes:
+        raise ValueError(f"solver must be one of {sorted(classes)}, got {name!r}")
+    if isinstance(unfolds, bool) or not isinstance(unfolds, int) or unfolds < 1:
+        raise ValueError(f"ode_unfolds must be an int >= 1, got {unfolds!r}")
+    return options | {"solver": classes[name](unfolds=unfolds)}
+
+
 def _units(kw: dict, units: int) -> Any:
     return kw.pop("units", units)
 
@@ -290,6 +310,7 @@ def _build(
     options: dict[str, Any],
 ) -> SequenceModel:
     info = model_info(name)
+    options = _solver_options(decode(dict(options)))
     if "return_sequences" in options:
         raise ValueError("return_sequences follows task.per_step; it is not an option")
     if not info.wired:

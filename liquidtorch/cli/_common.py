@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -70,3 +75,51 @@ def fmt(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:.{digits}g}"
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, at most ``limit`` characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a command: library errors become one line on stderr, never a traceback.
+
+    ``ValueError``/``TypeError``/``FileNotFoundError`` (bad input: options, names, files)
+    exit 2; ``ImportError``/``OSError`` (data or an extra that cannot be loaded) and a
+    failed run exit 1; Ctrl-C exits 130.
+    """
+
+    @functools.wraps(fn)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(130) from None
+        except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as e:
+            fail(one_line(e))
+        except (ImportError, OSError, RuntimeError) as e:
+            fail(one_line(e), code=1)
+
+    return wrapped
+
+
+def user_file_options(
+    time_column: str | None, target: list[str] | None, id_column: str | None, kind: str | None
+) -> dict[str, Any]:
+    """Task options for a user's data file (``liquidtorch.data.user.load_user_data``)."""
+    options: dict[str, Any] = {}
+    if time_column is not None:
+        options["time_column"] = time_column
+    if target:
+        options["target_column"] = target[0] if len(target) == 1 else list(target)
+    if id_column is not None:
+        options["id_column"] = id_column
+    if kind is not None:
+        options["task"] = kind
+        options.setdefault("per_step", kind != "classification")
+    return options
