@@ -35,7 +35,7 @@ def _perturb_(module, scale=0.3):
 
 # ----------------------------------------------------------------- LTC maths
 def _reference_ltc_step(cell, x, v, dt):
-    """DESIGN.md section 1, written neuron by neuron in NumPy float64."""
+    """docs/maths.md section 1, written neuron by neuron in NumPy float64."""
     P = {k: p.detach().double().numpy() for k, p in cell.named_parameters()}
     sp = lambda a: np.log1p(np.exp(a))  # softplus
     sig = lambda a: 1 / (1 + np.exp(-a))

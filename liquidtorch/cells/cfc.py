@@ -1,4 +1,4 @@
-"""The Closed-form Continuous-time (CfC) cell (DESIGN.md section 2)."""
+"""The Closed-form Continuous-time (CfC) cell (docs/maths.md, section 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Liquid Time-Constant (LTC) cell: neuron-level conductance dynamics (DESIGN.md 1)."""
+"""The Liquid Time-Constant (LTC) cell: neuron-level conductance dynamics (docs/maths.md, section 1)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ class Constraint(str, Enum):
 
 
 class CfCMode(str, Enum):
-    """Which closed-form update a CfC cell uses (DESIGN.md section 2)."""
+    """Which closed-form update a CfC cell uses (docs/maths.md, section 6)."""
 
     DEFAULT = "default"  # gated: tanh(ff1)*(1-g) + g*tanh(ff2)
     NO_GATE = "no_gate"  # tanh(ff1) + g*tanh(ff2)

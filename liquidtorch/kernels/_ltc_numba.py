@@ -5,7 +5,7 @@ so every inner loop runs over a contiguous chunk of batch rows and vectorises; c
 parallel. The backward pass recomputes the unfolds of each input step from the stored step
 states instead of keeping every unfold (memory: one state per step).
 
-Notation (DESIGN.md 1): per unfold ``v' = (c v + A) / D`` with ``c = cm / h``,
+Notation (docs/maths.md, section 2): per unfold ``v' = (c v + A) / D`` with ``c = cm / h``,
 ``A = gleak vleak + sum_e s_e erev_e + A_in``, ``D = c + gleak + sum_e s_e + D_in + eps``,
 ``s_e = w_e sigmoid(sigma_e (v_src - mu_e))``.
 
