@@ -8,6 +8,7 @@ Any real network access fails the test.
 
 import hashlib
 import io
+import json
 import socket
 import tarfile
 import urllib.error
@@ -19,7 +20,7 @@ import pytest
 import torch
 
 from liquidtorch.data import get_task, physionet, uci
-from liquidtorch.data.downloads import download
+from liquidtorch.data.downloads import HASHES_FILE, ChecksumError, download
 
 
 @pytest.fixture(autouse=True)
@@ -94,9 +95,41 @@ def test_download_mirrors_checksum_and_atomic_write(tmp_path, monkeypatch):
     assert download(urls, dest, sha256=good, what="f") == dest
     assert dest.read_bytes() == payload and calls == urls
     dest.unlink()
-    with pytest.raises(RuntimeError, match="sha256"):
+    with pytest.raises(ChecksumError, match="sha256 .* expected the pinned 0000"):
         download(urls[1], dest, sha256="0" * 64, what="f")
     assert not dest.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_download_without_pinned_hash_trusts_the_first_and_checks_later(tmp_path, monkeypatch):
+    payloads = [b"first version", b"first version", b"tampered"]
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: _Response(payloads.pop(0)))
+    dest = tmp_path / "d" / "f.txt"
+    download("https://example.org/f.txt", dest, what="f")
+    records = json.loads((tmp_path / "cache" / HASHES_FILE).read_text())
+    assert records["f.txt"] == {
+        "sha256": hashlib.sha256(b"first version").hexdigest(),
+        "size": 13,
+        "url": "https://example.org/f.txt",
+    }
+    dest.unlink()
+    download("https://example.org/f.txt", dest, what="f")  # same content: accepted
+    dest.unlink()
+    with pytest.raises(ChecksumError, match="its first download had"):
+        download("https://example.org/f.txt", dest, what="f")
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_download_replaces_a_planted_link_instead_of_writing_through_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: _Response(b"data"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    dest = tmp_path / "f.bin"
+    dest.symlink_to(victim)
+    download(
+        "https://example.org/f.bin", dest, sha256=hashlib.sha256(b"data").hexdigest(), what="f"
+    )
+    assert victim.read_text() == "precious"
+    assert not dest.is_symlink() and dest.read_bytes() == b"data"
 
 
 # ---------------------------------------------------------------------------- UCI HAR

@@ -418,7 +418,7 @@ def test_user_data_errors(pd, tmp_path):
         load_user_data(df, time_column="s", feature_columns=["f"], target_column="y", window=5)
     with pytest.raises(ValueError, match="unknown file type"):
         load_user_data(tmp_path / "data.xlsx", target_column="y")
-    with pytest.raises(ValueError, match=r"feature column\(s\) \['f'\] contain NaN"):
+    with pytest.raises(ValueError, match=r"feature column 'f' has 1 missing value\(s\) \(NaN\), first at row\(s\) \[7\]"):
         load_user_data(nan.rename(columns={"y": "f", "f": "y"}), target_column="y", window=5)
     with pytest.raises(ValueError, match="id column 's' has missing values"):
         load_user_data(df.assign(s=[None] + ["a"] * 49), target_column="y", id_column="s")

@@ -8,7 +8,9 @@ downloaded at import time.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -98,23 +100,66 @@ def cache_dir() -> Path:
 
 
 def cached(key: str, build: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Load the tensors saved under ``key`` or build and save them (atomically)."""
+    """Load the tensors saved under ``key`` or build and save them (atomically).
+
+    A cache file that cannot be read back (truncated, empty, garbage, or not a dict of
+    tensors) is rebuilt and replaced, with a warning.
+    """
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     path = cache_dir() / f"{key.split('/')[0]}-{digest}.pt"
     if path.exists():
-        return torch.load(path, weights_only=True)
+        try:
+            tensors = torch.load(path, weights_only=True)
+        except Exception as e:  # any unreadable file: rebuild it
+            reason = " ".join(str(e).split())[:200] or type(e).__name__
+        else:
+            if isinstance(tensors, dict) and all(
+                isinstance(v, torch.Tensor) for v in tensors.values()
+            ):
+                return tensors
+            reason = f"not a dict of tensors ({type(tensors).__name__})"
+        warnings.warn(f"cache file {path} is unreadable ({reason}); rebuilding it", stacklevel=2)
     tensors = build()
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(tensors, tmp)
-    tmp.replace(path)
+    from ..train._io import save_atomic  # train imports data: resolved at call time
+
+    save_atomic(tensors, path)
     return tensors
 
 
 def split_indices(n: int, fractions=(0.7, 0.15, 0.15), seed: int = 0):
-    """A fixed random partition of ``range(n)`` into train/val/test index tensors."""
-    if abs(sum(fractions) - 1.0) > 1e-9:
-        raise ValueError(f"fractions must sum to 1, got {fractions}")
+    """A fixed random partition of ``range(n)`` into train/val/test index tensors.
+
+    ``fractions``: three numbers in [0, 1] that sum to 1 (a ``ValueError`` about the
+    fractions otherwise; a split may still be empty when ``n`` is small).
+    """
+    check_fractions(fractions, allow_empty=True)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     a = int(round(fractions[0] * n))
     b = a + int(round(fractions[1] * n))
     return perm[:a], perm[a:b], perm[b:]
+
+
+def check_fractions(fractions, name: str = "split", *, allow_empty: bool = False) -> None:
+    """``ValueError`` unless ``fractions`` is (train, val, test), each in (0, 1) (in [0, 1]
+    with ``allow_empty``), summing to 1."""
+    try:
+        values = [float(f) for f in fractions]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name}: expected three fractions (train, val, test), got {fractions!r}"
+        ) from None
+    if len(values) != 3:
+        raise ValueError(f"{name}: expected three fractions (train, val, test), got {fractions!r}")
+    low = (lambda v: v >= 0) if allow_empty else (lambda v: v > 0)
+    if not all(math.isfinite(v) and low(v) and v <= 1 for v in values) or (
+        not allow_empty and max(values) >= 1
+    ):
+        bounds = ">= 0 and <= 1" if allow_empty else "> 0 and < 1 (every split needs data)"
+        raise ValueError(
+            f"{name}: each of the fractions (train, val, test) must be {bounds}, "
+            f"got {tuple(fractions)}"
+        )
+    if abs(sum(values) - 1.0) > 1e-9:
+        raise ValueError(
+            f"{name}: the fractions must sum to 1, got {tuple(fractions)} = {sum(values):g}"
+        )

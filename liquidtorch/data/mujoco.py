@@ -39,7 +39,7 @@ from ._task import Metric, SequenceData, Task, TaskKind, cached, split_indices
 
 _VERSION = "v1"  # bump when the generated data change
 _NOISE_FRACTION = 0.05  # LTC paper: 5% of the actions overwritten by noise
-_REQUIREMENT = "pip install 'gymnasium[mujoco]==1.4.0' 'mujoco==4.0.0'"
+_REQUIREMENT = 'pip install "liquidtorch[data]" (gymnasium[mujoco]==1.4.0, mujoco==4.0.0)'
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,17 @@ _ENVS = {
 def _versions() -> str:
     try:
         return f"gymnasium={metadata.version('gymnasium')},mujoco={metadata.version('mujoco')}"
-    except metadata.PackageNotFoundError:
-        raise ImportError(f"the MuJoCo tasks need gymnasium and mujoco: {_REQUIREMENT}") from None
+    except metadata.PackageNotFoundError as e:
+        raise ModuleNotFoundError(
+            f"the MuJoCo tasks need {e.name or 'gymnasium and mujoco'}: {_REQUIREMENT}"
+        ) from None
 
 
 def _make_env(env: str):
-    try:
-        import gymnasium as gym
-    except ImportError:
-        raise ImportError(f"the MuJoCo tasks need gymnasium and mujoco: {_REQUIREMENT}") from None
-    import mujoco
+    from .._optional import require
+
+    gym = require("gymnasium", "data", feature="the MuJoCo tasks")
+    mujoco = require("mujoco", "data", feature="the MuJoCo tasks")
 
     spec = _ENVS[env]
     # gymnasium's half_cheetah.xml uses the deprecated 'settotalmass'; MuJoCo would print

@@ -180,9 +180,10 @@ def _person_text(root: Path, download_ok: bool) -> str:
         if zipfile.is_zipfile(got):
             with zipfile.ZipFile(got) as z:
                 member = next(n for n in z.namelist() if n.endswith(PERSON_FILE))
-                tmp = got.with_name(got.name + ".unzipped")
-                tmp.write_bytes(z.read(member))
-            tmp.replace(got)
+                text = z.read(member)
+            from ..train._io import write_bytes_atomic  # train imports data: at call time
+
+            write_bytes_atomic(got, text)
     return txt.read_text()
 
 

@@ -6,10 +6,12 @@ so the file need not be ordered; two rows of one sequence at the same time are a
 
 >>> task = load_user_data("walks.csv", time_column="t", target_column="activity",
 ...                       id_column="walk", task="classification", per_step=False)
+... # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -19,16 +21,18 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from ._task import Metric, SequenceData, Task, TaskKind, split_indices
+from ._task import Metric, SequenceData, Task, TaskKind, check_fractions, split_indices
 
 _DEFAULT_WINDOW = 100  # steps per window when there is no id column
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _read_table(data):
-    try:
-        import pandas as pd
-    except ImportError as e:
-        raise ImportError("load_user_data needs pandas: pip install 'liquidtorch[data]'") from e
+    from .._optional import require
+
+    pd = require("pandas", "data", feature="load_user_data")
     if isinstance(data, str | os.PathLike):
         path = Path(data)
         suffix = path.suffix.lower()
@@ -76,7 +80,28 @@ def _time_values(column) -> tuple[np.ndarray, str]:
             ) from None
     if pd.api.types.is_datetime64_any_dtype(column):
         return (column - column.min()).dt.total_seconds().to_numpy(dtype=np.float64), "s"
-    return column.to_numpy(dtype=np.float64), "time units"
+    values = column.to_numpy(dtype=np.float64)
+    _check_finite(values, f"time column {column.name!r}")
+    return values, "time units"
+
+
+def _check_finite(
+    values: np.ndarray, what: str, limit: float = math.inf, raw: np.ndarray | None = None
+) -> None:
+    """``ValueError`` naming ``what`` and the first row (counted from 0, as pandas does) holding a
+    NaN, an infinity or a magnitude above ``limit`` in ``values`` (rows,); the message shows
+    the value of ``raw`` (default ``values``) there: the number as it is in the file."""
+    bad = ~np.isfinite(values) | (np.abs(np.nan_to_num(values, nan=0.0)) > limit)
+    if bad.any():
+        row = int(np.argmax(bad))
+        value = float((values if raw is None else raw)[row])
+        if not np.isfinite(value):
+            kind = "is not finite"
+        elif raw is None:
+            kind = f"is too large (|x| > {limit:.3g} after conversion)"
+        else:
+            kind = f"is too large to scale into float32 (|scaled| > {limit:.3g})"
+        raise ValueError(f"{what}: value {value!r} at row {row} {kind}")
 
 
 def _check_columns(df, time_column, feature_columns, targets, id_column) -> list[str]:
@@ -108,9 +133,14 @@ def _check_columns(df, time_column, feature_columns, targets, id_column) -> list
             f"feature column(s) must be numeric; non-numeric: {bad} (encode them as numbers, "
             "or leave them out with feature_columns=...)"
         )
-    nan = [c for c in feature_columns if df[c].isna().any()]
-    if nan:
-        raise ValueError(f"feature column(s) {nan} contain NaN; impute or drop those rows first")
+    for c in feature_columns:
+        rows = np.flatnonzero(df[c].isna().to_numpy())
+        if len(rows):
+            raise ValueError(
+                f"feature column {c!r} has {len(rows)} missing value(s) (NaN), first at "
+                f"row(s) {rows[:5].tolist()}; impute or drop those rows first"
+            )
+        _check_finite(df[c].to_numpy(dtype=np.float64), f"feature column {c!r}")
     for t in targets:
         rows = np.flatnonzero(df[t].isna().to_numpy())
         if len(rows):
@@ -175,11 +205,11 @@ def load_user_data(
         raise ValueError(f"classification takes one target column, got {targets}")
     if window is not None and window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
-    if len(split) != 3:
-        raise ValueError(f"split must be three fractions (train, val, test), got {split}")
-    features = _check_columns(df, time_column, feature_columns, targets, id_column)
+    check_fractions(split, "split")
     if len(df) == 0:
-        raise ValueError("the table has no rows")
+        where = f"{path_or_arrays}: " if stem else ""
+        raise ValueError(f"{where}the table has no rows (a header alone is no data)")
+    features = _check_columns(df, time_column, feature_columns, targets, id_column)
 
     time, unit = (None, "") if time_column is None else _time_values(df[time_column])
     sequences = _sequences(df, id_column, time)
@@ -206,10 +236,17 @@ def load_user_data(
     train_rows = np.concatenate([r for i in parts[0].tolist() for r in groups[i]])
     x_scale = _scale(x_all[train_rows], standardize)
     y_scale = None
+    y_raw = y_all
     if kind is TaskKind.REGRESSION:
         y_scale = _scale(y_all[train_rows], standardize)
         y_all = (y_all - y_scale[0]) / y_scale[1]
-    x_all = (x_all - x_scale[0]) / x_scale[1]
+    x_raw, x_all = x_all, (x_all - x_scale[0]) / x_scale[1]
+    # Huge but finite values (1e308) overflow the statistics or float32: say where.
+    for j, c in enumerate(features):
+        _check_finite(x_all[:, j], f"feature column {c!r}", _FLOAT32_MAX, x_raw[:, j])
+    if kind is TaskKind.REGRESSION:
+        for j, c in enumerate(targets):
+            _check_finite(y_all[:, j], f"target column {c!r}", _FLOAT32_MAX, y_raw[:, j])
 
     def make(part: torch.Tensor) -> SequenceData:
         pieces = [r for i in part.tolist() for r in groups[i]]
@@ -287,7 +324,16 @@ def _timespans(time, sequences, time_column) -> tuple[np.ndarray, float]:
         dt[rows] = np.concatenate([[np.nan], d])
     steps = dt[~np.isnan(dt)]
     scale = float(np.median(steps)) if len(steps) else 1.0
-    return np.where(np.isnan(dt), 1.0, dt / scale), scale
+    out = np.where(np.isnan(dt), 1.0, dt / scale)
+    # Finite times can still give infinite gaps (1e308 - -1e308) or gaps float32 cannot hold.
+    _check_finite(out, f"time column {time_column!r} (gap to the previous row)", _FLOAT32_MAX, dt)
+    tiny = out < np.finfo(np.float32).tiny
+    if tiny.any():
+        raise ValueError(
+            f"time column {time_column!r}: the gap at row {int(np.argmax(tiny))} is "
+            f"too small relative to the median gap {scale:g} to be represented"
+        )
+    return out, scale
 
 
 def _targets(df, targets, kind):
@@ -298,11 +344,14 @@ def _targets(df, targets, kind):
             raise ValueError(f"target column {targets[0]!r} has a single class {classes[0]!r}")
         return y, classes
     try:
-        return df[targets].to_numpy(dtype=np.float64), None
+        y = df[targets].to_numpy(dtype=np.float64)
     except (ValueError, TypeError):
         raise ValueError(
             f"regression target(s) {targets} must be numeric; for labels use task='classification'"
         ) from None
+    for j, t in enumerate(targets):
+        _check_finite(y[:, j], f"target column {t!r}")
+    return y, None
 
 
 def _kind(task) -> TaskKind:

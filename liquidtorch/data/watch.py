@@ -30,12 +30,10 @@ _EXERCISES = "PEN, ABD, FEL, IR, ER, TRAP, ROW"
 
 
 def _load_raw():
-    try:
-        from seglearn.datasets import load_watch as seglearn_watch
-    except ImportError as e:
-        raise ImportError(
-            "the watch tasks need seglearn: pip install 'liquidtorch[data]' (seglearn==1.2.5)"
-        ) from e
+    from .._optional import require
+
+    datasets = require("seglearn.datasets", "data", feature="the watch tasks (seglearn==1.2.5)")
+    seglearn_watch = datasets.load_watch
     d = seglearn_watch()
     series = [np.asarray(x, dtype=np.float64) for x in d["X"]]
     return series, np.asarray(d["y"], dtype=np.int64), np.asarray(d["subject"], dtype=np.int64)

@@ -7,17 +7,31 @@ import torch
 
 
 def _timespans(timespans, x, shape_tb, batched, batch_first, order):
+    """A float (one elapsed time for every step) or a (time, batch, 1) tensor of x's dtype.
+
+    A 0-dim tensor becomes a float unless it requires grad: then it is broadcast (as a
+    tensor), so that its gradient is computed."""
     if timespans is None:
         return 1.0
+    if isinstance(timespans, bool) or (
+        isinstance(timespans, torch.Tensor)
+        and (timespans.dtype == torch.bool or timespans.is_complex())
+    ):
+        what = "bool" if isinstance(timespans, bool) else f"a {timespans.dtype} tensor"
+        raise ValueError(f"timespans: expected real numbers (elapsed times), got {what}")
     if isinstance(timespans, (int, float)) or (
-        isinstance(timespans, torch.Tensor) and timespans.dim() == 0
+        isinstance(timespans, torch.Tensor) and timespans.dim() == 0 and not timespans.requires_grad
     ):
         value = float(timespans)
         if not (value > 0 and value < float("inf")):
             raise ValueError(f"timespans: must be finite and > 0, got {value}")
         return value
     if not isinstance(timespans, torch.Tensor):
-        raise ValueError(f"timespans: expected a number or a tensor, got {type(timespans)}")
+        raise ValueError(
+            f"timespans: expected a number or a tensor, got {type(timespans).__name__}"
+        )
+    if timespans.dim() == 0:  # requires grad: keep it in the graph
+        return timespans.to(device=x.device, dtype=x.dtype).expand(*shape_tb).unsqueeze(-1)
     ts = timespans
     if batched:
         expected = f"{order} or {order[:-1]}, 1)"
@@ -47,7 +61,12 @@ def _valid(lengths, mask, x, shape_tb, batched, batch_first, order):
         if not batched:
             raise ValueError("lengths: only for batched input; slice an unbatched sequence")
         lengths = torch.as_tensor(lengths, device=x.device)
-        if lengths.shape != (batch,) or lengths.is_floating_point():
+        if (
+            lengths.shape != (batch,)
+            or lengths.is_floating_point()
+            or lengths.is_complex()
+            or lengths.dtype == torch.bool
+        ):
             raise ValueError(
                 f"lengths: expected integers of shape ({batch},), got "
                 f"{lengths.dtype} {tuple(lengths.shape)}"

@@ -71,11 +71,14 @@ def draw_wiring(
         >>> ax = draw_wiring(AutoNCP(16, 2).build(4))
         >>> ax.figure.savefig("wiring.png")
     """
+    from .._optional import require
+
+    require("matplotlib", "viz", feature="draw_wiring")
     from matplotlib.collections import PathCollection
     from matplotlib.lines import Line2D
 
     if ax is None:
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", "viz", feature="draw_wiring")
 
         _, ax = plt.subplots(figsize=(2.2 * (wiring.num_layers + show_sensory) + 2, 5))
     palette = {**_DEFAULT_COLORS, **(colors or {})}

@@ -206,20 +206,41 @@ class Wiring:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Wiring:
-        return cls(
-            adjacency=d["adjacency"],
-            sensory_adjacency=d["sensory_adjacency"],
-            output_size=d["output_size"],
-            layers=d.get("layers"),
-            spec=d.get("spec"),
-        )
+        """Inverse of :meth:`to_dict`; a one-line ``ValueError`` for anything else."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"a wiring is a dict (JSON object), got {type(d).__name__}")
+        required = ("adjacency", "sensory_adjacency", "output_size")
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise ValueError(
+                f"a wiring dict needs the keys {list(required)} (optional: layers, spec); "
+                f"missing {missing}"
+            )
+        unknown = sorted(set(d) - {*required, "layers", "spec"})
+        if unknown:
+            raise ValueError(f"a wiring dict has unknown keys {unknown}")
+        try:
+            return cls(
+                adjacency=d["adjacency"],
+                sensory_adjacency=d["sensory_adjacency"],
+                output_size=d["output_size"],
+                layers=d.get("layers"),
+                spec=d.get("spec"),
+            )
+        except (TypeError, KeyError, IndexError) as e:  # malformed values deep inside
+            raise ValueError(f"invalid wiring dict: {' '.join(str(e).split())}") from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, s: str) -> Wiring:
-        return cls.from_dict(json.loads(s))
+        """Inverse of :meth:`to_json`; a one-line ``ValueError`` for invalid JSON or content."""
+        try:
+            d = json.loads(s)
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ValueError(f"invalid wiring JSON: {' '.join(str(e).split())}") from None
+        return cls.from_dict(d)
 
     @classmethod
     def from_ncps(cls, wiring: Any, *, spec: Any = None) -> Wiring:
@@ -257,7 +278,9 @@ class Wiring:
         Node attrs: ``neuron_type`` (layer name or "sensory"), ``layer`` (-1 for sensory).
         Edge attrs: ``polarity`` ("excitatory"/"inhibitory") and ``weight`` (+1/-1).
         """
-        import networkx as nx
+        from .._optional import require
+
+        nx = require("networkx", "viz", feature="Wiring.to_networkx")
 
         graph = nx.DiGraph()
         for k in range(self.input_size):
