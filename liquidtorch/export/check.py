@@ -103,3 +103,24 @@ def onnx_errors(files, p: Probe) -> dict[str, dict[str, float]]:
         "step": errors(p, np.stack(ys, 1), np.stack(states, 1)),
         "sequence": errors(p, y_seq, s_seq),
     }
+
+
+def c_errors(exe, p: Probe) -> dict[str, float]:
+    """Errors of the compiled example ``main.c`` (``-s``: outputs and state per step),
+    each batch row streamed from a reset state."""
+    import subprocess
+
+    lines = []
+    for b in range(p.x.shape[0]):
+        lines.append("reset")
+        rows = np.concatenate([p.dt[b, :, None], p.x[b]], axis=1).tolist()
+        lines += [" ".join(repr(v) for v in row) for row in rows]
+    result = subprocess.run(
+        [str(exe), "-s"], input="\n".join(lines) + "\n", capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"the compiled example failed: {result.stderr.strip()[:500]}")
+    values = np.array([row.split() for row in result.stdout.splitlines()], dtype=np.float32)
+    values = values.reshape(p.x.shape[0], p.x.shape[1], -1)
+    n_out = p.ys.shape[-1]
+    return errors(p, values[..., :n_out], values[..., n_out:])
