@@ -1,18 +1,24 @@
-"""Speed suite S1-S7 of BENCHMARKS.md: liquidtorch vs ncps 1.0.1 vs torch.nn.LSTM/GRU.
+"""Speed suite S1-S9: liquidtorch vs ncps 1.0.1 vs torch.nn.LSTM/GRU, and epoch times.
 
 Ratios are taken in one process, on the same data, alternating the contenders, as the median
 of several repetitions after a warm-up. ncps models are created first and converted with
-``from_ncps`` so both start from the same weights.
+``from_ncps`` so both start from the same weights. S8: mixed memory (an LSTM in front of
+the cell); S9: seconds per training epoch (the project's Trainer, the task's defaults) on
+the real tasks ``watch`` and ``halfcheetah`` for every zoo model. Every row records the load
+average (``os.getloadavg``) before and after it: the machine is shared.
 
-    python benchmarks/speed.py                 # everything, table + benchmarks/speed.json
-    python benchmarks/speed.py --only S1 S3    # some rows
-    python benchmarks/speed.py --quick         # fewer repetitions (smoke test)
+    python benchmarks/speed.py                    # everything: tables + benchmarks/speed.json
+    python benchmarks/speed.py --only S1,S3       # some suites (also --only S1 S3)
+    python benchmarks/speed.py --quick            # few repetitions, short epochs (smoke test)
+    python benchmarks/speed.py --markdown out.md  # also write the tables as markdown
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import platform
 import statistics
 import time
@@ -46,15 +52,21 @@ def _infer_step(model, x):
     return step
 
 
-def race(contenders: dict, reps: int, warmup: int = 2, block: int = 1) -> dict[str, float]:
+def race(
+    contenders: dict, reps: int, warmup: int = 2, block: int = 1, max_seconds: float | None = None
+) -> dict[str, float]:
     """Median seconds per call of each contender, interleaving them rep by rep; a rep runs
     ``block`` consecutive calls (for microsecond-scale calls, so that one contender's thread
-    pool wake-ups do not land in the other's timing)."""
+    pool wake-ups do not land in the other's timing). ``max_seconds``: stop after the rep
+    that passes this much time (at least 3 reps; for very slow contenders)."""
     for fn in contenders.values():
         for _ in range(warmup * block):
             fn()
     times = {name: [] for name in contenders}
-    for _ in range(reps):
+    start = time.perf_counter()
+    for rep in range(reps):
+        if max_seconds is not None and rep >= 3 and time.perf_counter() - start > max_seconds:
+            break
         for name, fn in contenders.items():
             t0 = time.perf_counter()
             for _ in range(block):
@@ -100,13 +112,14 @@ def _row(rid, what, times, ours="liquidtorch", ref="ncps", goal="", **extra):
     }
 
 
-def bench_ltc(rid, units, reps, goal_train, goal_infer):
-    ours, theirs = _ncps_pair("ltc", units)
+def bench_ltc(rid, units, reps, goal_train, goal_infer, label="", max_seconds=None, **kw):
+    ours, theirs = _ncps_pair("ltc", units, **kw)
     x, target = torch.randn(BATCH, STEPS, FEATURES), torch.randn(BATCH, STEPS, 64)
-    synapses = ours.cell.wiring.synapse_count + ours.cell.wiring.sensory_synapse_count
-    unfolds = ours.cell.solver.unfolds
+    cell = getattr(ours.cell, "cell", ours.cell)  # the LTC cell inside a mixed-memory cell
+    synapses = cell.wiring.synapse_count + cell.wiring.sensory_synapse_count
+    unfolds = cell.solver.unfolds
     floor = _sigmoid_floor(STEPS * unfolds * BATCH * synapses, reps)
-    name = f"LTC {units}"
+    name = f"LTC {units}{label}"
     rows = []
     for mode, goal in (("train", goal_train), ("infer", goal_infer)):
         make = (
@@ -122,13 +135,15 @@ def bench_ltc(rid, units, reps, goal_train, goal_infer):
                 "gru": make(_lstm("gru")),
             },
             reps,
+            warmup=1 if max_seconds else 2,
+            max_seconds=max_seconds,
         )
         rows.append(_row(rid, f"{name} {mode}", t, goal=goal, sigmoid_floor=floor))
     return rows
 
 
-def bench_cfc(rid, units, reps, goals):
-    ours, theirs = _ncps_pair("cfc", units)
+def bench_cfc(rid, units, reps, goals, label="", max_seconds=None, **kw):
+    ours, theirs = _ncps_pair("cfc", units, **kw)
     x, target = torch.randn(BATCH, STEPS, FEATURES), torch.randn(BATCH, STEPS, 64)
     rows = []
     for mode in ("train", "infer"):
@@ -145,8 +160,10 @@ def bench_cfc(rid, units, reps, goals):
                 "gru": make(_lstm("gru")),
             },
             reps,
+            warmup=1 if max_seconds else 2,
+            max_seconds=max_seconds,
         )
-        rows.append(_row(rid, f"CfC {units} {mode}", t, goal=goals[mode]))
+        rows.append(_row(rid, f"CfC {units}{label} {mode}", t, goal=goals[mode]))
     return rows
 
 
@@ -167,13 +184,23 @@ def bench_streaming(reps):
             with torch.no_grad():
                 cell(x, h, 1.0)
 
-        t = race({"liquidtorch": step_ours, "ncps": step_theirs}, reps * 4, block=50)
+        lstm_cell, xc = torch.nn.LSTMCell(FEATURES, 64), torch.randn(1, FEATURES)
+
+        def step_lstm_cell(cell=lstm_cell, x=xc):
+            with torch.no_grad():
+                cell(x)
+
+        t = race(
+            {"liquidtorch": step_ours, "ncps": step_theirs, "lstm_cell": step_lstm_cell},
+            reps * 4,
+            block=50,
+        )
         rows.append(
             _row(
                 "S5",
-                f"{kind.upper()} {units} streaming step (batch 1)",
+                f"{kind.upper()} {units} streaming step (batch 1; LSTM column: LSTMCell(8, 64))",
                 t,
-                goal=">= 5x lower latency",
+                goal=">= 10x lower latency; <= LSTMCell(8, 64)",
             )
         )
     return rows
@@ -219,7 +246,7 @@ def bench_memory(full: bool):
             "what": "LTC AutoNCP(64,4), 1000 steps: memory saved for backward",
             "bytes": {"liquidtorch": ours, "ncps": theirs},
             "ratio": theirs / max(ours, 1),
-            "goal": "<= 1/4 of ncps",
+            "goal": "<= 1/100 of ncps",
             "note": note,
         }
     ]
@@ -258,21 +285,197 @@ def bench_scaling(reps):
     ]
 
 
+# ------------------------------------------------------------------- epochs (S9)
+EPOCH_TASKS = ("watch", "halfcheetah")
+
+
+def _is_liquid(name: str) -> bool:
+    return name.startswith(("ltc", "cfc"))
+
+
+def _epoch_runner(name: str, task, quick: bool):
+    """A function ``epoch(fraction=1.0)`` running one training epoch of zoo model ``name`` on
+    ``task`` with the project's Trainer (the task's defaults and the model's
+    ``training_defaults``: batch size, learning rate, schedule, gradient clipping, the
+    validation pass) and returning the epoch's seconds as the Trainer reports them (training
+    steps + validation); with ``fraction`` < 1 on that share of the training and validation
+    data, scaled up to a whole epoch (for models too slow to run whole epochs)."""
+    from liquidtorch.train import TrainConfig, Trainer, task_loss, task_metric
+    from liquidtorch.zoo import build_model, training_defaults
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    settings = {k: v for k, v in training_defaults(name, task).items() if k in fields}
+    config = TrainConfig.for_task(task, **settings | {"epochs": 1, "progress": False})
+    model = build_model(name, task, seed=0)
+    loss, metric = task_loss(task), task_metric(task)
+    bs = config.batch_size
+    train, val = task.train, task.val
+    if quick:
+        train, val = train.subset(slice(0, 4 * bs)), val.subset(slice(0, 2 * bs))
+
+    def epoch(fraction: float = 1.0) -> float:
+        t, v = train, val
+        if fraction < 1.0:
+            t = train.subset(slice(0, max(bs, round(len(train) * fraction))))
+            v = val.subset(slice(0, max(1, round(len(val) * fraction))))
+        trainer = Trainer(model, loss, t, v, config, metric_fn=metric)
+        seconds = trainer.fit().history[0]["seconds"]
+        return seconds * (len(train) + len(val)) / (len(t) + len(v))
+
+    return epoch, {"batch_size": bs, "batches": -(-len(train) // bs)}
+
+
+def bench_epochs(reps: int, quick: bool, budget: float, models=None):
+    """S9: seconds per training epoch of every zoo model, alternating the models rep by rep,
+    median of ``reps``. A model whose epoch would take more than ``budget`` seconds
+    (projected from 1/50 of the data after a warm-up) runs, in each rep, a share of the
+    epoch that should take about ``budget`` seconds (at least one batch), scaled up to the
+    whole epoch (the table marks it)."""
+    from liquidtorch.data import get_task
+    from liquidtorch.zoo import MODELS
+
+    rows = []
+    for task_name in EPOCH_TASKS:
+        task = get_task(task_name)
+        names = [n for n in MODELS if models is None or n in models or n in ("lstm", "gru")]
+        runners = {n: _epoch_runner(n, task, quick) for n in names}
+        share = {}  # the share of an epoch each model runs per rep
+        for n, (epoch, _) in runners.items():
+            epoch(1 / 50)  # warm-up: numba compilation, allocator
+            projected = epoch(1 / 50)
+            share[n] = 1.0 if projected <= budget else budget / projected
+        times: dict[str, list[float]] = {n: [] for n in names}
+        for _ in range(reps):
+            for n in names:
+                times[n].append(runners[n][0](share[n]))
+                print(f"  S9 {task_name} {n}: {times[n][-1]:.2f} s", flush=True)
+        seconds = {n: statistics.median(ts) for n, ts in times.items()}
+        rows.append(
+            {
+                "id": "S9",
+                "what": f"{task_name}: seconds per training epoch",
+                "task": task_name,
+                "seconds": seconds,
+                "reps": {n: len(ts) for n, ts in times.items()},
+                "share": share,
+                "ratio_to_lstm": {n: t / seconds["lstm"] for n, t in seconds.items()},
+                "quick": quick,
+                **next(iter(runners.values()))[1],
+                "goal": "every liquid model <= 1.5x the task's LSTM",
+            }
+        )
+    return rows
+
+
+def render_epochs(rows) -> str:
+    """S9 as one table: a row per model, per task its seconds per epoch and ratio to LSTM."""
+    rows = [r for r in rows if r["id"] == "S9"]
+    if not rows:
+        return ""
+    head = "| model | " + " | ".join(
+        f"{r['task']} s/epoch ({r['batches']} batches of {r['batch_size']}) | {r['task']} / LSTM"
+        for r in rows
+    )
+    lines = [head + " |", "|" + "---|" * (1 + 2 * len(rows))]
+    for name in rows[0]["seconds"]:
+        cells = []
+        for r in rows:
+            t, ratio = r["seconds"].get(name), r["ratio_to_lstm"].get(name)
+            part = r.get("share", {}).get(name, 1.0)
+            once = f" (est. from {part:.0%} of an epoch)" if part < 1.0 else ""
+            mark = " **over**" if _is_liquid(name) and ratio and ratio > 1.5 else ""
+            cells += [f"{t:.2f}{once}" if t else "", f"{ratio:.2f}x{mark}" if ratio else ""]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------- goals
+def _ratio(r, num, den):
+    s = r["seconds"]
+    return s[num] / s[den] if num in s and den in s else None
+
+
+def goal_checks(rows) -> list[tuple[str, str, str, str, bool]]:
+    """The round-two goals: (id, measure, measured, goal, met) for each row that has one."""
+    out = []
+
+    def check(rid, measure, value, goal, ok, fmt="{:.2f}x"):
+        out.append((rid, measure, fmt.format(value), goal, bool(ok)))
+
+    for r in rows:
+        rid, what = r["id"], r["what"]
+        if rid in ("S1", "S2", "S3", "S4", "S8") and "seconds" in r:
+            speedup = _ratio(r, "ncps", "liquidtorch")
+            vs_lstm = _ratio(r, "liquidtorch", "lstm")
+            train = what.endswith("train")
+            if rid == "S1":
+                need = 50 if train else 30
+                check(rid, f"{what}: ncps / ours", speedup, f">= {need}x", speedup >= need)
+                if train:
+                    check(rid, f"{what}: ours / LSTM", vs_lstm, "<= 1.0x", vs_lstm <= 1.0)
+            elif rid == "S2" and train:
+                floor = r["seconds"]["liquidtorch"] / r["sigmoid_floor"]
+                check(rid, f"{what}: ncps / ours", speedup, ">= 10x", speedup >= 10)
+                check(rid, f"{what}: ours / sigmoid floor", floor, "<= 3x", floor <= 3)
+            elif rid == "S3":
+                check(rid, f"{what}: ours / LSTM", vs_lstm, "<= 1.25x", vs_lstm <= 1.25)
+            elif rid == "S4" and train:
+                check(rid, f"{what}: ncps / ours", speedup, ">= 25x", speedup >= 25)
+                check(rid, f"{what}: ours / LSTM", vs_lstm, "<= 0.6x", vs_lstm <= 0.6)
+            elif rid == "S8" and train:
+                limit = 3.0 if what.startswith("LTC") else 2.5
+                check(rid, f"{what}: ours / LSTM", vs_lstm, f"<= {limit}x", vs_lstm <= limit)
+        elif rid == "S5":
+            speedup = _ratio(r, "ncps", "liquidtorch")
+            vs_cell = _ratio(r, "liquidtorch", "lstm_cell")
+            check(rid, f"{what}: ncps / ours", speedup, ">= 10x", speedup >= 10)
+            if vs_cell is not None:
+                check(rid, f"{what}: ours / LSTMCell", vs_cell, "<= 1.0x", vs_cell <= 1.0)
+        elif rid == "S6":
+            check(rid, r["what"], r["ratio"], ">= 100x less", r["ratio"] >= 100, "{:.0f}x less")
+        elif rid == "S7":
+            worst = max(r["ltc_length_exponent"], r["cfc_length_exponent"])
+            check(rid, "time ~ length^k, worst k", worst, "k <= 1.15", worst <= 1.15, "{:.2f}")
+            syn = r["ltc_synapse_exponent"]
+            check(rid, "LTC time ~ synapses^k", syn, "k <= 1.2", syn <= 1.2, "{:.2f}")
+        elif rid == "S9":
+            for name, ratio in r["ratio_to_lstm"].items():
+                if _is_liquid(name):
+                    check(rid, f"{r['task']}: {name} / LSTM per epoch", ratio, "<= 1.5x",
+                          ratio <= 1.5)  # fmt: skip
+    return out
+
+
+def render_goals(rows) -> str:
+    lines = ["| id | measure | measured | goal | met |", "|---|---|---|---|---|"]
+    for rid, measure, value, goal, ok in goal_checks(rows):
+        lines.append(f"| {rid} | {measure} | {value} | {goal} | {'yes' if ok else '**no**'} |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------ report
 def _fmt_time(s):
     return f"{s * 1e3:.2f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} us"
 
 
+def _load(r) -> str:
+    a, b = r.get("load", (None, None))
+    return "" if a is None else f"{a:.1f} / {b:.1f}"
+
+
 def render(rows) -> str:
+    """The kernel benchmarks (S1-S8) as one table; S9 is :func:`render_epochs`."""
     lines = [
         "| id | benchmark | liquidtorch | ncps 1.0.1 | LSTM(8,64) | GRU(8,64) | "
-        "ncps / ours | ours / LSTM | goal |",
-        "|" + "---|" * 9,
+        "ncps / ours | ours / LSTM | goal | load before / after |",
+        "|" + "---|" * 10,
     ]
     for r in rows:
+        if r["id"] == "S9":
+            continue
         if "seconds" in r:
             s = r["seconds"]
-            lstm = s.get("lstm")
+            lstm = s.get("lstm", s.get("lstm_cell"))
             cells = [
                 _fmt_time(s["liquidtorch"]),
                 _fmt_time(s["ncps"]),
@@ -302,44 +505,127 @@ def render(rows) -> str:
                 f"{r['ltc_synapse_exponent']:.2f} (vs units {r['ltc_units_exponent']:.2f})"
             )
             cells = [""] * 6
-        lines.append(f"| {r['id']} | {what} | " + " | ".join(cells) + f" | {r['goal']} |")
+        lines.append(
+            f"| {r['id']} | {what} | " + " | ".join(cells) + f" | {r['goal']} | {_load(r)} |"
+        )
     return "\n".join(lines)
+
+
+def render_all(rows, meta) -> str:
+    """Everything as markdown: the settings, the kernel table, S9, the goals."""
+    parts = [
+        f"torch {meta['torch']}, Python {meta['python']}, {meta['machine']}, "
+        f"{meta['threads']} torch threads, {meta['cpus']} CPUs; load average (1 min) "
+        f"{_load({'load': meta['load']})} at start / end; {meta['started']} to {meta['ended']}"
+        + (" (quick mode)" if meta["quick"] else ""),
+    ]
+    if any(r["id"] != "S9" for r in rows):
+        parts.append(render(rows))
+    if any(r["id"] == "S9" for r in rows):
+        parts.append(render_epochs(rows))
+    parts.append(render_goals(rows))
+    return "\n\n".join(parts) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same directory, fsync, rename."""
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+SUITES = ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9")
+
+
+def _suites(only: list[str] | None) -> list[str]:
+    if not only:
+        return list(SUITES)
+    chosen = [s.strip().upper() for item in only for s in item.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(SUITES))
+    if unknown:
+        raise SystemExit(f"Error: unknown suites {unknown}; use some of {', '.join(SUITES)}")
+    return [s for s in SUITES if s in chosen]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", default=None, help="ids to run, e.g. S1 S3")
+    parser.add_argument("--only", nargs="*", default=None, help="suites, e.g. S1,S3 or S1 S3")
     parser.add_argument("--quick", action="store_true", help="few repetitions (smoke test)")
     parser.add_argument("--full", action="store_true", help="S6: measure ncps at 1000 steps")
+    parser.add_argument("--threads", type=int, default=2, help="torch (and numba) threads")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (default 15)")
+    parser.add_argument("--epoch-reps", type=int, default=None, help="S9 epochs (default 3)")
+    parser.add_argument(
+        "--epoch-budget",
+        type=float,
+        default=15.0,
+        help="S9: a model whose epoch would take longer runs part of it (seconds, default 15)",
+    )
+    parser.add_argument("--models", default=None, help="S9: comma-separated zoo models")
     parser.add_argument("--json", default=str(Path(__file__).with_name("speed.json")))
+    parser.add_argument("--markdown", default=None, help="also write the tables here")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    reps = 3 if args.quick else 15
+    reps = args.reps or (3 if args.quick else 15)
+    epoch_reps = args.epoch_reps or (1 if args.quick else 3)
+    models = None if args.models is None else args.models.split(",")
+    mixed = {"mixed_memory": True}
     suites = {
-        "S1": lambda: bench_ltc("S1", (32, 4), reps, ">= 10x faster", ">= 20x faster"),
-        "S2": lambda: bench_ltc("S2", ("fc", 32, 4), reps, ">= 3x faster", ""),
-        "S3": lambda: bench_cfc("S3", 32, reps, {"train": "<= 2x LSTM", "infer": "<= 2x LSTM"}),
-        "S4": lambda: bench_cfc("S4", (32, 4), reps, {"train": ">= 5x faster", "infer": ""}),
+        "S1": lambda: bench_ltc("S1", (32, 4), reps, ">= 50x ncps, <= 1.0x LSTM", ">= 30x"),
+        "S2": lambda: bench_ltc("S2", ("fc", 32, 4), reps, ">= 10x ncps, <= 3x floor", ""),
+        "S3": lambda: bench_cfc("S3", 32, reps, {"train": "<= 1.25x LSTM", "infer": "<= 1.25x"}),
+        "S4": lambda: bench_cfc("S4", (32, 4), reps, {"train": ">= 25x, <= 0.6x", "infer": ""}),
         "S5": lambda: bench_streaming(reps),
         "S6": lambda: bench_memory(args.full),
         "S7": lambda: bench_scaling(max(3, reps // 3)),
-    }
+        "S8": lambda: bench_cfc(
+            "S8", 32, reps, {"train": "<= 2.5x LSTM", "infer": ""}, " mixed memory", 120, **mixed
+        )
+        + bench_ltc("S8", 32, reps, "<= 3x LSTM", "", " mixed memory (ltc_mixed)", 120, **mixed),
+        "S9": lambda: bench_epochs(epoch_reps, args.quick, args.epoch_budget, models),
+    }  # fmt: skip
+    started, load_start = time.strftime("%Y-%m-%d %H:%M:%S"), os.getloadavg()[0]
     rows = []
-    for rid, fn in suites.items():
-        if args.only is None or rid in args.only:
-            rows += fn()
-            print(render(rows[-1:]).splitlines()[-1], flush=True)
-    table = render(rows)
-    print("\n" + table)
+    for rid in _suites(args.only):
+        before = os.getloadavg()[0]
+        new = suites[rid]()
+        after = os.getloadavg()[0]
+        for r in new:
+            r["load"] = [before, after]
+        rows += new
+        print(render_epochs(new) if rid == "S9" else "\n".join(render(new).splitlines()[2:]),
+              flush=True)  # fmt: skip
     meta = {
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "quick": args.quick,
+        "reps": reps,
+        "epoch_reps": epoch_reps,
+        "started": started,
+        "ended": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "load": [load_start, os.getloadavg()[0]],
     }
-    Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"\nwrote {args.json}")
+    text = render_all(rows, meta)
+    print("\n" + text)
+    _write_atomic(Path(args.json), json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"wrote {args.json}")
+    if args.markdown:
+        _write_atomic(Path(args.markdown), text)
+        print(f"wrote {args.markdown}")
 
 
 if __name__ == "__main__":
