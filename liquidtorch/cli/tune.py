@@ -1,0 +1,145 @@
+"""``liquidtorch tune TASK -m MODEL``: a hyperparameter study (see :mod:`liquidtorch.tune`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._common import fail, make_console, parse_options
+
+
+def _task_options(
+    items: list[str] | None, time_column: str | None, target: str | None, id_column: str | None
+) -> dict[str, Any]:
+    options = parse_options(items, "task")
+    given = {"time_column": time_column, "target_column": target, "id_column": id_column}
+    options |= {k: v for k, v in given.items() if v is not None}
+    return options
+
+
+def tune_command(
+    task: Annotated[
+        str,
+        typer.Argument(help="Task name (`liquidtorch tasks`) or a .csv/.tsv/.parquet file."),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model name (see `liquidtorch models`).")
+    ],
+    trials: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Finished trials the study should have (a resumed study runs the rest)."
+        ),
+    ] = 20,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs per trial (default: the task's).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, help="Seconds after which no new trial starts.")
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", min=1, help="Worker processes (one torch thread each)."),
+    ] = 1,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the study, best.json and plots go (default runs/tune-TASK-MODEL)."
+        ),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Database URL (postgresql://..., sqlite:///...) shared by workers on many "
+            "machines (default: a journal file in the run directory)."
+        ),
+    ] = None,
+    study_name: Annotated[
+        str | None, typer.Option(help="Study name in the storage (default TASK-MODEL).")
+    ] = None,
+    space: Annotated[
+        Path | None,
+        typer.Option(help="JSON file NAME -> dimension; replaces the model's default space."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="Search dimension NAME=SPEC, repeatable: lr=1e-4:1e-2:log (range), "
+            "units=16,32,64 (choice), mode=default (fixed), units=- (drop).",
+        ),
+    ] = None,
+    pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
+    seed: Annotated[int, typer.Option(help="Seeds the sampler and every trial's training.")] = 0,
+    task_option: Annotated[
+        list[str] | None,
+        typer.Option("--task-option", "-o", help="Task loader option KEY=VALUE, repeatable."),
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="A data file's time column (elapsed time between rows).")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="A data file's target column.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="A data file's sequence id column.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the result only.")] = False,
+) -> None:
+    """Tune MODEL on TASK: TPE sampling, trials pruned per epoch on the validation metric.
+
+    The run directory receives study.journal (the study: rerun to resume; other processes
+    can join), best.json (for `liquidtorch train --config`), trials.csv, history.png and
+    importances.png.
+    """
+    from liquidtorch import tune as lt
+
+    options = _task_options(task_option, time_column, target, id_column)
+    run_dir = run_dir or Path("runs") / f"tune-{Path(task).stem}-{model}"
+    try:
+        base = lt.load_space(space) if space is not None else lt.default_space(model)
+        spec = lt.TuneSpec(
+            task,
+            model,
+            run_dir,
+            trials=trials,
+            epochs=epochs,
+            space=base.updated(lt.parse_items(param)),
+            task_options=options,
+            pruner=pruner,
+            timeout=timeout,
+            jobs=jobs,
+            seed=seed,
+            storage=storage,
+            study_name=study_name,
+        )
+        loaded = lt.check(spec)
+        if not quiet:
+            make_console().print(
+                f"tuning {model} on {task}: {trials} trials, space "
+                f"{spec.resolved_space().to_json()} -> {run_dir}"
+            )
+        result = lt.tune(spec, quiet=quiet, task=loaded)
+    except ValueError as e:
+        fail(str(e))
+    except (ImportError, RuntimeError) as e:
+        fail(str(e), code=1)
+    except KeyboardInterrupt:
+        fail(f"interrupted; rerun the same command to continue the study in {run_dir}", code=1)
+    console = make_console()
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.counts.items()))
+    if result.best is None:
+        fail(f"no trial completed ({counts}); see {run_dir / 'trials.csv'}", code=1)
+    best = result.best
+    console.print(
+        f"best val {best['result']['metric']} {best['result']['value']:.4g} (trial "
+        f"{best['result']['trial']}; {counts}): units {best['units']}, "
+        f"options {best['model_options']}, training {best['train']}"
+    )
+    console.print(
+        f"wrote {run_dir / 'best.json'} (liquidtorch train --config {run_dir / 'best.json'})"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``tune`` command to ``app``."""
+    app.command("tune")(tune_command)
