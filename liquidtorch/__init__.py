@@ -16,6 +16,7 @@ from .cells import (
     get_activation,
 )
 from .layers import LTC, CfC, SequenceLayer
+from .serialization import load, save
 from .solvers import RK4, Euler, SemiImplicit, Solver
 from .wirings import (
     NCP,
@@ -55,4 +56,6 @@ __all__ = [
     "Wiring",
     "WiringSpec",
     "get_activation",
+    "load",
+    "save",
 ]

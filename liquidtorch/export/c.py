@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..train import write_text_atomic
 from ._c_cells import CBlock, cell_block, linear
-from ._files import write_text_atomic
 from ._step import StepModule
 
 _MAIN = """/* Example: stream a sequence through {p}_step.

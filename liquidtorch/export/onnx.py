@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._files import write_bytes_atomic
+from ..train import write_bytes_atomic
 from ._step import StepModule
 
 STEP_INPUTS = ("x", "state", "dt")
