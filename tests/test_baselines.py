@@ -6,48 +6,26 @@ import sys
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny  # noqa: I001
 
 from liquidtorch.baselines import (
     CTGRU,
     CTRNN,
-    GRU,
     LSTM,
-    ODERNN,
     CTGRUCell,
     CTRNNCell,
     GRUCell,
-    LSTMCell,
     NeuralODE,
-    NeuralODECell,
     ODEMethod,
     ODERNNCell,
 )
 from liquidtorch.baselines._ode import ORDER, Integrator, odeint_fixed
+from liquidtorch.zoo import list_models
 
 close = torch.testing.assert_close
 F64 = torch.float64
 
-# name -> (layer factory, cell factory); small sizes, few unfolds.
-MODELS = {
-    "lstm": (lambda i, n, **kw: LSTM(i, n, **kw), lambda i, n: LSTMCell(i, n)),
-    "gru": (lambda i, n, **kw: GRU(i, n, **kw), lambda i, n: GRUCell(i, n)),
-    "ctrnn": (
-        lambda i, n, **kw: CTRNN(i, n, unfolds=2, **kw),
-        lambda i, n: CTRNNCell(i, n, method="rk4", unfolds=2),
-    ),
-    "neural_ode": (
-        lambda i, n, **kw: NeuralODE(i, n, unfolds=2, **kw),
-        lambda i, n: NeuralODECell(i, n, hidden_units=5, unfolds=2),
-    ),
-    "odernn": (
-        lambda i, n, **kw: ODERNN(i, n, unfolds=2, **kw),
-        lambda i, n: ODERNNCell(i, n, hidden_units=5, unfolds=2),
-    ),
-    "ctgru": (
-        lambda i, n, **kw: CTGRU(i, n, num_scales=3, **kw),
-        lambda i, n: CTGRUCell(i, n, num_scales=3, tau_min=0.5, tau_max=5.0),
-    ),
-}
+BASELINES = list_models(family="baseline")
 
 
 def _parts(state):
@@ -60,128 +38,22 @@ def _perturb_(module, scale=0.3):
             p.add_(scale * torch.randn_like(p))
 
 
-# -------------------------------------------------------------------- shapes
-SHAPE_CASES = {
-    "plain": {},
-    "stacked": {"num_layers": 2},
-    "bidirectional": {"bidirectional": True},
-    "stacked_bidirectional_proj": {"num_layers": 2, "bidirectional": True, "proj_size": 1},
-    "last_output": {"return_sequences": False},
-}
-
-
-@pytest.mark.parametrize("case", list(SHAPE_CASES))
-@pytest.mark.parametrize("name", list(MODELS))
-def test_output_and_state_shapes(name, case):
-    kw = SHAPE_CASES[case]
-    model = MODELS[name][0](2, 4, **kw)
-    cells = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
-    out = kw.get("proj_size") or 4 * (2 if kw.get("bidirectional") else 1)
-    lead = (cells,) if cells > 1 else ()
-    ts = torch.rand(3, 5) + 0.1
-    for batched in (True, False):
-        x = torch.randn(3, 5, 2) if batched else torch.randn(5, 2)
-        y, state = model(x, timespans=ts if batched else ts[0])
-        b = (3,) if batched else ()
-        t = (5,) if kw.get("return_sequences", True) else ()
-        assert y.shape == b + t + (out,)
-        for part in _parts(state):
-            assert part.shape == lead + b + (model.state_size,)
-        # The returned state is accepted back.
-        model(x, state, timespans=ts if batched else ts[0])
-    assert len(_parts(state)) == (2 if name == "lstm" else 1)
-
-
-@pytest.mark.parametrize("name", list(MODELS))
+# ---------------------------------------------------------------- state sizes
+@pytest.mark.parametrize("name", BASELINES)
 def test_float64_and_state_sizes(name):
-    model = MODELS[name][0](2, 4).double()
+    model = tiny(name, inputs=2).layer.double()
     y, _ = model(torch.randn(2, 3, 2, dtype=F64), timespans=0.5)
     assert y.dtype == F64
-    assert model.state_size == (4 * 3 if name == "ctgru" else 4)
-    assert model.cell.output_size == 4 and model.cell.input_size == 2
-
-
-# ----------------------------------------------------------------- gradients
-@pytest.mark.parametrize("name", list(MODELS))
-def test_gradients_reach_every_parameter(name):
-    model = MODELS[name][0](2, 4, num_layers=2, bidirectional=True, proj_size=2)
-    y, _ = model(torch.randn(3, 5, 2), timespans=torch.rand(3, 5) + 0.1)
-    y.pow(2).sum().backward()
-    for key, p in model.named_parameters():
-        assert p.grad is not None, key
-        assert p.grad.abs().max() > 0, key
-
-
-@pytest.mark.parametrize("name", list(MODELS))
-def test_gradcheck_float64(name):
-    cell = MODELS[name][1](2, 3).double()
-    _perturb_(cell)
-    x = torch.randn(2, 2, dtype=F64, requires_grad=True)
-    h = (0.5 * torch.randn(2, cell.state_size, dtype=F64)).requires_grad_()
-    dt = (torch.rand(2, 1, dtype=F64) + 0.2).requires_grad_()
-    lstm = name == "lstm"
-
-    def f(x, h, dt):
-        y, new = cell(x, (h, torch.tanh(h)) if lstm else h, dt)
-        return (y, *_parts(new))
-
-    assert torch.autograd.gradcheck(f, (x, h, dt))
-    # ... and with respect to every parameter.
-    names = [k for k, _ in cell.named_parameters()]
-    values = tuple(p.detach().clone().requires_grad_() for p in cell.parameters())
-    state = (h.detach(), torch.tanh(h.detach())) if lstm else h.detach()
-
-    def with_params(*ps):
-        args = (x.detach(), state, dt.detach())
-        return torch.func.functional_call(cell, dict(zip(names, ps, strict=True)), args)[0]
-
-    assert torch.autograd.gradcheck(with_params, values)
-
-
-# --------------------------------------------------------------- elapsed time
-@pytest.mark.parametrize("name", list(MODELS))
-def test_elapsed_time_changes_the_result(name):
-    cell = MODELS[name][1](2, 3)
-    x, h = torch.randn(4, 2), _parts(cell.init_state(4))
-    h = tuple(torch.randn_like(p) for p in h)
-    h = h if name == "lstm" else h[0]
-    a = cell(x, h, 0.3)[0]
-    b = cell(x, h, 2.0)[0]
-    assert (a - b).abs().max() > 1e-3
-    # Per-sample times equal separate calls.
-    dt = torch.tensor([0.3, 2.0, 0.3, 2.0])
-    both = cell(x, h, dt)[0]
-    close(both[0::2], a[0::2])
-    close(both[1::2], b[1::2])
-    model = MODELS[name][0](2, 3)
-    seq = torch.randn(2, 4, 2)
-    assert not torch.allclose(model(seq, timespans=0.3)[0], model(seq, timespans=2.0)[0])
-
-
-@pytest.mark.parametrize("cls", [LSTMCell, GRUCell])
-def test_rnn_without_time_input_ignores_dt(cls):
-    cell = cls(2, 3, time_input=False)
-    x, h = torch.randn(4, 2), _parts(cell.init_state(4))
-    h = h if cls is LSTMCell else h[0]
-    close(cell(x, h, 0.3)[0], cell(x, h, torch.rand(4, 1) + 5.0)[0])
-    inner = cell.lstm if cls is LSTMCell else cell.gru
-    assert inner.weight_ih.shape[1] == 2
-
-
-def test_lstm_initialisation():
-    cell = LSTMCell(3, 4)
-    w_hh, b = cell.lstm.weight_hh.detach(), cell.lstm.bias_ih.detach()
-    for block in w_hh.chunk(4):
-        close(block @ block.T, torch.eye(4), atol=1e-5, rtol=0)
-    close(b, torch.tensor([0.0] * 4 + [1.0] * 4 + [0.0] * 8))
-    assert cell.lstm.weight_ih.shape == (16, 4)  # the time feature
+    cell = model.cell
+    assert model.state_size == 8 * getattr(cell, "num_scales", 1)
+    assert cell.output_size == 8 and cell.input_size == 2
 
 
 # ------------------------------------------------------ dt -> 0 consistency
-@pytest.mark.parametrize("name", ["ctrnn", "neural_ode"])
+@pytest.mark.parametrize("name", ["ctrnn", "node"])
 def test_ode_cells_barely_move_for_tiny_dt(name):
-    cell = MODELS[name][1](2, 3).double()
-    x, h = torch.randn(4, 2, dtype=F64), torch.randn(4, 3, dtype=F64)
+    cell = tiny(name, inputs=2).layer.cell.double()
+    x, h = torch.randn(4, 2, dtype=F64), torch.randn(4, 8, dtype=F64)
     close(cell(x, h, 0.0)[1], h, atol=0, rtol=0)
     for eps in (1e-4, 1e-6):
         moved = (cell(x, h, eps)[1] - h).abs().max().item()

@@ -9,7 +9,10 @@ from liquidtorch.kernels import use_fused
 
 pytest.importorskip("numba")
 
-MODELS = {
+# Kernel configurations beyond the registry's defaults (activations, backbone depths,
+# mappings, projection): each selects a different code path of the compiled step. Every
+# registered model's fast lane is checked by test_contract.py.
+VARIANTS = {
     "ltc_ncp": lambda: LTC(5, AutoNCP(12, 2)),
     "ltc_linear_proj": lambda: LTC(5, 6, input_mapping="linear", proj_size=2),
     "cfc": lambda: CfC(5, 7, backbone_units=16),
@@ -21,9 +24,9 @@ MODELS = {
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(VARIANTS))
 def test_fast_steps_equal_reference_and_whole_sequence(name, dtype, tol):
-    model = MODELS[name]().to(dtype).eval()
+    model = VARIANTS[name]().to(dtype).eval()
     x = torch.randn(3, 6, 5, dtype=dtype)
     with torch.no_grad():
         y, h = model(x, timespans=0.7)
@@ -49,7 +52,7 @@ def _count_fused(monkeypatch, model):
 
 @pytest.mark.parametrize("name", ["ltc_ncp", "cfc"])
 def test_fast_lane_is_used_only_without_autograd(monkeypatch, name):
-    model = MODELS[name]()
+    model = VARIANTS[name]()
     calls = _count_fused(monkeypatch, model)
     x = torch.randn(2, 5)
     with torch.no_grad():
