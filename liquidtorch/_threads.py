@@ -1,0 +1,114 @@
+"""CPU thread counts: torch's intra-op pool and numba's workers, set together.
+
+The recurrent models here are small: one step is a few matrix products of (batch, ~64)
+operands, too little work to split across threads. On an idle machine a second thread
+speeds a training step up by 1.0-1.5x (most for the LSTM, nothing for NCP-wired models);
+but when the cores are shared with other busy processes, every parallel region waits for a
+thread that is not running and a training epoch becomes several times slower (measured in
+``docs/performance.md``). So the default is one thread, and two only when the machine shows
+at least two idle cores when the run starts.
+
+>>> from liquidtorch._threads import configure_threads
+>>> configure_threads(1)          # torch and numba: 1 thread
+1
+>>> configure_threads(None)       # the default policy (default_threads())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+# More threads than this are never chosen by default: no model here was measured to gain
+# from them (a 2-core machine cannot show it), and each one more is one more to wait for.
+MAX_DEFAULT_THREADS = 2
+# Idle cores needed for the default to use MAX_DEFAULT_THREADS threads (a little slack:
+# our own process counts in the load, and the load average lags).
+_IDLE_FOR_TWO = 1.5
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _running_processes() -> int | None:
+    """Runnable threads right now (Linux ``/proc/stat`` ``procs_running``, ourselves
+    included); None where the OS does not say."""
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith("procs_running"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def machine_busy() -> float:
+    """How many cores other work keeps busy: the larger of the 1-minute load average and
+    the runnable threads besides ours right now (the load average lags by a minute)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        load = 0.0
+    running = _running_processes()
+    return max(load, 0.0 if running is None else running - 1.0)
+
+
+def default_threads(cpus: int | None = None, busy: float | None = None) -> int:
+    """The thread count :func:`configure_threads` uses for ``None``: ``MAX_DEFAULT_THREADS``
+    (2) when at least 1.5 of the ``cpus`` are idle (``cpus - busy``), else 1.
+
+    Args:
+        cpus: CPUs available (default :func:`available_cpus`).
+        busy: cores other work keeps busy (default :func:`machine_busy`).
+    """
+    cpus = available_cpus() if cpus is None else cpus
+    busy = machine_busy() if busy is None else busy
+    if cpus - busy >= _IDLE_FOR_TWO:
+        return max(1, min(MAX_DEFAULT_THREADS, cpus))
+    return 1
+
+
+def _check(n: int | None) -> None:
+    if n is None:
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be None or an int >= 1, got {n!r}")
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads and numba's thread count to ``n`` (None:
+    :func:`default_threads`); returns the torch thread count set.
+
+    numba cannot run more threads than it started with (``NUMBA_NUM_THREADS``, default the
+    CPU count): its count is capped there. Without numba only torch is set.
+
+    Raises:
+        ValueError: ``n`` is not None or an int >= 1.
+    """
+    _check(n)
+    import torch
+
+    threads = default_threads() if n is None else n
+    torch.set_num_threads(threads)
+    numba = _numba()
+    if numba is not None:
+        try:
+            numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        except (ValueError, RuntimeError, OSError):  # pragma: no cover - no threading layer
+            pass  # the numba kernels then run serially; the LTC's also cap at torch's count
+    return threads
+
+
+def _numba():
+    """The numba module, or None where it is not installed."""
+    if importlib.util.find_spec("numba") is None:
+        return None
+    import numba
+
+    return numba

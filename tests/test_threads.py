@@ -1,0 +1,102 @@
+"""The thread helper: torch and numba set together, the default policy, bad values."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from liquidtorch import _threads
+from liquidtorch._threads import configure_threads, default_threads
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+class FakeNumba:
+    """Records set_num_threads calls; started with ``limit`` threads."""
+
+    def __init__(self, limit: int):
+        self.config = SimpleNamespace(NUMBA_NUM_THREADS=limit)
+        self.calls: list[int] = []
+
+    def set_num_threads(self, n: int) -> None:
+        self.calls.append(n)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_sets_torch_and_numba(monkeypatch, n):
+    fake = FakeNumba(limit=8)
+    monkeypatch.setattr(_threads, "_numba", lambda: fake)
+    assert configure_threads(n) == n
+    assert torch.get_num_threads() == n
+    assert fake.calls == [n]
+
+
+def test_numba_capped_at_its_start_count(monkeypatch):
+    fake = FakeNumba(limit=2)
+    monkeypatch.setattr(_threads, "_numba", lambda: fake)
+    assert configure_threads(3) == 3
+    assert torch.get_num_threads() == 3
+    assert fake.calls == [2]
+
+
+def test_real_numba_follows():
+    numba = pytest.importorskip("numba")
+    configure_threads(1)
+    assert torch.get_num_threads() == 1
+    assert numba.get_num_threads() == 1
+
+
+def test_without_numba_only_torch(monkeypatch):
+    monkeypatch.setattr(_threads, "_numba", lambda: None)
+    assert configure_threads(2) == 2
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, 2.0, True, "2"])
+def test_bad_values(bad):
+    before = torch.get_num_threads()
+    with pytest.raises(ValueError, match="threads must be None or an int >= 1"):
+        configure_threads(bad)
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(
+    ("cpus", "busy", "expected"),
+    [
+        (2, 0.0, 2),  # idle 2-core machine
+        (2, 0.4, 2),
+        (2, 0.6, 1),  # less than 1.5 cores idle
+        (2, 1.0, 1),  # one competing busy process
+        (2, 8.0, 1),  # heavily shared
+        (1, 0.0, 1),  # a single core
+        (16, 0.0, 2),  # never more than MAX_DEFAULT_THREADS by default
+        (16, 14.0, 2),
+        (16, 14.6, 1),
+    ],
+)
+def test_default_policy(cpus, busy, expected):
+    assert default_threads(cpus, busy) == expected
+
+
+def test_none_uses_the_policy(monkeypatch):
+    monkeypatch.setattr(_threads, "_numba", lambda: None)
+    monkeypatch.setattr(_threads, "available_cpus", lambda: 2)
+    monkeypatch.setattr(_threads, "machine_busy", lambda: 1.0)
+    assert configure_threads(None) == 1
+    assert torch.get_num_threads() == 1
+    monkeypatch.setattr(_threads, "machine_busy", lambda: 0.0)
+    assert configure_threads() == 2
+    assert torch.get_num_threads() == 2
+
+
+def test_machine_busy_counts_running_processes(monkeypatch):
+    monkeypatch.setattr(_threads.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    monkeypatch.setattr(_threads, "_running_processes", lambda: 3)  # us and two others
+    assert _threads.machine_busy() == 2.0
+    monkeypatch.setattr(_threads, "_running_processes", lambda: None)
+    assert _threads.machine_busy() == 0.2
