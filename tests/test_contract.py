@@ -276,3 +276,55 @@ def test_cuda_matches_cpu(name):
     y_gpu.sum().backward()
     for (n, p), q in zip(cpu.named_parameters(), gpu.parameters(), strict=True):
         close(q.grad.cpu(), p.grad, rtol=1e-7, atol=1e-9, msg=n)
+
+
+# --------------------------------------------------------------- a new cell type
+class LeakyCell(torch.nn.Module):
+    """A new cell type, as a user would write it: one step with explicit state,
+    ``h' = h + (1 - exp(-dt)) * (tanh(W x + U h) - h)``."""
+
+    def __init__(self, input_size: int, units: int, *, bias: bool = True):
+        super().__init__()
+        self.input_size, self.units = input_size, units
+        self.state_size = self.output_size = units
+        self.inp = torch.nn.Linear(input_size, units, bias=bias)
+        self.rec = torch.nn.Linear(units, units, bias=False)
+
+    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
+        return torch.zeros(batch, self.units, device=device, dtype=dtype or self.inp.weight.dtype)
+
+    def forward(self, x, h, dt=1.0):
+        dt = dt if isinstance(dt, float) else dt.reshape(-1, 1)
+        rate = -torch.expm1(-torch.as_tensor(dt, dtype=x.dtype))
+        h = h + rate * (torch.tanh(self.inp(x) + self.rec(h)) - h)
+        return h, h
+
+
+@pytest.fixture
+def leaky_registered():
+    """Adding a cell type: the cell, a layer from ``layer_class`` and one registration."""
+    from liquidtorch import zoo
+    from liquidtorch.layers import layer_class
+
+    Leaky = layer_class(LeakyCell, "LeakyLayer")
+    zoo.register_model("leaky", family="baseline", description="leaky integrator (test)")(
+        lambda i, u, o, kw: Leaky(i, u, **kw)
+    )
+    yield "leaky"
+    del zoo._REGISTRY["leaky"]
+
+
+def test_a_new_cell_type_gets_the_contract_by_registration(leaky_registered):
+    name = leaky_registered
+    assert name in list_models(family="baseline")
+    for case in SHAPE_CASES:
+        test_shapes(name, case)
+    test_model_heads(name, per_step=False)
+    test_padded_batch_equals_separate_runs(name, use_mask=True)
+    test_streaming_equals_whole_sequence(name)
+    test_state_carries_over_between_calls(name)
+    test_cell_per_sample_elapsed_times_equal_separate_calls(name)
+    test_gradcheck_float64_layer(name)
+    test_gradcheck_float64_cell_parameters(name)
+    test_config_round_trip(name)
+    test_layer_defaults_equal_the_cells(name)

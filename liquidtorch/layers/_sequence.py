@@ -18,7 +18,7 @@ from ._config import layer_config, layer_from_config, record_init
 from ._inputs import _timespans, _valid
 from ._scan import State, _shapes, scan
 
-__all__ = ["SequenceLayer", "SequenceOptions", "Unpack"]
+__all__ = ["SequenceLayer", "SequenceOptions", "Unpack", "layer_class"]
 
 
 class SequenceOptions(TypedDict, total=False):
@@ -316,3 +316,36 @@ class SequenceLayer(nn.Module):
         if self.proj is not None:
             out = self.proj(out)
         return out, self._pack(states, batched)
+
+
+def layer_class(cell_type: type[nn.Module], name: str | None = None) -> type[SequenceLayer]:
+    """A sequence layer class for a cell type that takes ``(input_size, units, **options)``:
+    ``Layer(input_size, units, **cell_options, **sequence_options)``. The layer records its
+    settings like every other (``config`` / ``from_config``), under ``name`` (default the
+    cell's name without ``Cell``), so a new cell needs no hand-written layer class.
+
+    >>> from liquidtorch.baselines import GRUCell
+    >>> GRULayer = layer_class(GRUCell, "GRULayer")
+    >>> y, h = GRULayer(3, 8, time_input=False, num_layers=2)(torch.randn(2, 5, 3))
+    >>> y.shape, h.shape
+    (torch.Size([2, 5, 8]), torch.Size([2, 2, 8]))
+    """
+    sequence_keys = set(SequenceOptions.__annotations__)
+
+    def __init__(self: SequenceLayer, input_size: int, units: int, **options: Any) -> None:
+        sequence = {k: options.pop(k) for k in list(options) if k in sequence_keys}
+        SequenceLayer.__init__(
+            self, input_size, lambda n_in: cell_type(n_in, units, **options), **sequence
+        )
+
+    layer_name = name or cell_type.__name__.removesuffix("Cell") or cell_type.__name__
+    return type(
+        layer_name,
+        (SequenceLayer,),
+        {
+            "__init__": __init__,
+            "__doc__": (
+                f"Sequence layer of :class:`{cell_type.__name__}` (see :func:`layer_class`)."
+            ),
+        },
+    )
