@@ -200,11 +200,38 @@ def load_checkpoint(
 
 
 def load_weights(model: torch.nn.Module, weights: Mapping, path: str | os.PathLike) -> None:
-    """``model.load_state_dict(weights)`` with the one-line checkpoint error on a mismatch."""
+    """``model.load_state_dict(weights)`` with the one-line checkpoint error on a mismatch.
+
+    Names and shapes are compared first, so that a refused load changes nothing (torch's
+    ``load_state_dict`` copies the entries that fit before it reports the others)."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    unexpected = sorted(set(weights) - set(own))
+    wrong = [
+        f"{k}: {tuple(weights[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in weights and isinstance(weights[k], torch.Tensor) and weights[k].shape != v.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {_few(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_few(unexpected)}")
+    if wrong:
+        problems.append(f"size mismatch (file vs model) {_few(wrong)}")
+    if problems:
+        raise corrupt(
+            path, f"its weights do not fit {type(model).__name__}: " + "; ".join(problems)
+        )
     try:
         model.load_state_dict(weights)
     except (RuntimeError, ValueError, KeyError, TypeError) as e:
         raise corrupt(path, one_line(e)) from None
+
+
+def _few(items: list[str], n: int = 3) -> str:
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
 
 
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:

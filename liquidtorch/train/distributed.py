@@ -28,6 +28,7 @@ module).
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import tempfile
@@ -112,51 +113,66 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world_size: int, setup: dict, job: dict, out_dir: str) -> None:
+    """One rank: set up the process group, train, and shut down in an order that is safe.
+
+    The shutdown order is what keeps gloo from aborting the process at exit ("terminate
+    called without an active exception"): the DDP wrapper and the trainer (which hold the
+    process group and its pending work) are released and garbage-collected first, then
+    every rank waits at a barrier (so none exits, closing its connections, while another
+    still writes its files or talks to the store on rank 0), and only then is the process
+    group destroyed, before the interpreter starts tearing down.
+    """
     os.environ["MASTER_ADDR"] = setup["master_addr"]
     os.environ["MASTER_PORT"] = str(setup["master_port"])
     torch.set_num_threads(setup["threads"])
     dist.init_process_group(setup["backend"], rank=rank, world_size=world_size)
     try:
-        config: TrainConfig = job["config"]
-        seed_everything(config.seed)  # the same initial weights everywhere (DDP checks too)
-        model = job["make_model"]()
-        device = torch.device(config.device if config.device != "auto" else "cpu")
-        if device.type == "cuda":
-            device = torch.device("cuda", rank)
-            torch.cuda.set_device(device)
-        model = model.to(device)
-        ddp = nn.parallel.DistributedDataParallel(
-            model,
-            device_ids=[rank] if device.type == "cuda" else None,
-            find_unused_parameters=setup["find_unused_parameters"],
-        )
-        config = config.replace(device=str(device), progress=config.progress and rank == 0)
-        trainer = _DistributedTrainer(
-            ddp,
-            job["loss_fn"],
-            job["data"],
-            job["val_data"],
-            config,
-            metric_fn=job["metric_fn"],
-            higher_is_better=job["higher_is_better"],
-            forward_fn=job["forward_fn"],
-            rank=rank,
-            world_size=world_size,
-        )
-        result = trainer.fit()
-        state = {k: v.cpu() for k, v in trainer.core.state_dict().items()}
-        torch.save(state, Path(out_dir) / f"rank{rank}.pt")
-        if rank == 0:
-            summary = {
-                "best_epoch": result.best_epoch,
-                "best_metric": result.best_metric,
-                "monitor": result.monitor,
-                "history": result.history,
-                "stopped_early": result.stopped_early,
-            }
-            torch.save(summary, Path(out_dir) / "result.pt")
+        _train_rank(rank, world_size, setup, job, Path(out_dir))
+        gc.collect()  # DDP's reference cycles hold the process group's work objects
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+
+
+def _train_rank(rank: int, world_size: int, setup: dict, job: dict, out_dir: Path) -> None:
+    config: TrainConfig = job["config"]
+    seed_everything(config.seed)  # the same initial weights everywhere (DDP checks too)
+    model = job["make_model"]()
+    device = torch.device(config.device if config.device != "auto" else "cpu")
+    if device.type == "cuda":
+        device = torch.device("cuda", rank)
+        torch.cuda.set_device(device)
+    model = model.to(device)
+    ddp = nn.parallel.DistributedDataParallel(
+        model,
+        device_ids=[rank] if device.type == "cuda" else None,
+        find_unused_parameters=setup["find_unused_parameters"],
+    )
+    config = config.replace(device=str(device), progress=config.progress and rank == 0)
+    trainer = _DistributedTrainer(
+        ddp,
+        job["loss_fn"],
+        job["data"],
+        job["val_data"],
+        config,
+        metric_fn=job["metric_fn"],
+        higher_is_better=job["higher_is_better"],
+        forward_fn=job["forward_fn"],
+        rank=rank,
+        world_size=world_size,
+    )
+    result = trainer.fit()
+    state = {k: v.cpu() for k, v in trainer.core.state_dict().items()}
+    torch.save(state, out_dir / f"rank{rank}.pt")
+    if rank == 0:
+        summary = {
+            "best_epoch": result.best_epoch,
+            "best_metric": result.best_metric,
+            "monitor": result.monitor,
+            "history": result.history,
+            "stopped_early": result.stopped_early,
+        }
+        torch.save(summary, out_dir / "result.pt")
 
 
 def fit_distributed(
