@@ -191,6 +191,12 @@ def test_demo_quick():
         (["evaluate", ".", "--split", "train"], "--split must be test or val"),
         (["train", "xor", "-m", "cfc", "-o", "nonsense"], "KEY=VALUE"),
         (["train", "xor", "-m", "cfc", "-o", "bogus=1"], "task 'xor'"),
+        (["train", "xor", "-m", "cfc", "-o", "length=abc", "-q"], "length"),
+        (["train", "xor", "-m", "cfc", "--device", "nosuch", *XOR, "-q"], "device"),
+        (["train", "missing.csv", "-m", "cfc", "--target", "y"], "does not exist"),
+        (["train", "xor", "-m", "cfc", "--target", "y"], "for data files"),
+        (["train", "xor"], "--model"),
+        (["train", "xor", "--config", "missing-best.json"], "does not exist"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, message):
@@ -202,6 +208,77 @@ def test_bad_arguments_exit_2_with_one_line(args, message):
         assert "xor" in text and "watch" in text  # the valid names are listed
     if "unknown model" in message:
         assert "cfc_ncp" in text
+
+
+def _write_user_csv(path: Path) -> None:
+    """12 recordings (ids) of 10 irregular steps: features a, b; target y = a + b at each."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = ["walk,t,a,b,y"]
+    for walk in range(12):
+        t = np.cumsum(rng.uniform(0.5, 1.5, 10))
+        a, b = rng.normal(size=10), rng.normal(size=10)
+        rows += [f"{walk},{t[i]:.3f},{a[i]:.4f},{b[i]:.4f},{a[i] + b[i]:.4f}" for i in range(10)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_train_and_evaluate_a_users_csv(tmp_path):
+    data = tmp_path / "walks.csv"
+    _write_user_csv(data)
+    run = tmp_path / "run"
+    args = ["train", data, "-m", "lstm", "--units", "4", "--epochs", "2", "--run-dir", run]
+    args += ["--time-column", "t", "--target", "y", "--id-column", "walk", "-q"]
+    result, text = invoke(*args)
+    assert result.exit_code == 0, text
+    assert "test mse" in text
+    spec = json.loads((run / "cli.json").read_text())
+    assert spec["task"] == str(data)
+    assert spec["task_options"] == {"time_column": "t", "target_column": "y", "id_column": "walk"}
+    result, text = invoke("evaluate", run)
+    assert result.exit_code == 0 and "mse" in text, text
+
+
+def test_train_config_from_a_tuned_best_json(tmp_path):
+    from liquidtorch.tune.best import make_best, write_json_atomic
+
+    best = make_best(
+        task="xor",
+        task_options={"n_samples": 60, "length": 4},
+        model="cfc",
+        units=5,
+        model_options={"backbone_units": 6},
+        train={"lr": 0.003, "epochs": 1},
+        result={},
+    )
+    write_json_atomic(tmp_path / "best.json", best)
+    run = tmp_path / "run"
+    result, text = invoke(
+        "train", "xor", "--config", tmp_path / "best.json", "--run-dir", run, "-q"
+    )
+    assert result.exit_code == 0, text
+    spec = json.loads((run / "cli.json").read_text())
+    assert spec["model"] == "cfc" and spec["units"] == 5
+    assert spec["model_options"] == {"backbone_units": 6}
+    assert spec["task_options"] == {"n_samples": 60, "length": 4}
+    config = json.loads((run / "config.json").read_text())
+    assert config["lr"] == 0.003 and config["epochs"] == 1
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_evaluate_a_corrupt_checkpoint_says_so_in_one_line(tmp_path, damage):
+    run = tmp_path / "run"
+    args = ["train", "xor", "-m", "lstm", "--units", "4", "--epochs", "1", *XOR, "-q"]
+    assert invoke(*args, "--run-dir", run)[0].exit_code == 0
+    best = run / "best.pt"
+    data = best.read_bytes()
+    best.write_bytes(
+        {"empty": b"", "truncated": data[: len(data) // 2], "garbage": b"x" * 99}[damage]
+    )
+    result, text = invoke("evaluate", run)
+    assert result.exit_code == 2, text
+    assert "corrupt" in text and "Traceback" not in text
+    assert len(text.strip().splitlines()) == 1
 
 
 def test_evaluate_unfinished_run_dir(tmp_path):
