@@ -1,0 +1,155 @@
+"""Robustness of several runs and the expressivity study, written as JSON, PNG and HTML."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import figures
+from .expressivity import Family, measure, records_to_json, trajectory_study
+from .html import Report, figure_png, write_atomic
+from .robustness import Curve, Perturbation, pool, robustness_curves
+from .runs import load_run
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a summary wrote: ``json``, ``png`` and ``html`` paths, and how long it took."""
+
+    json: Path
+    png: Path
+    html: Path
+    seconds: float
+
+
+def _write(out: Path, stem: str, payload: dict, fig, report: Report, caption: str) -> tuple:
+    out.mkdir(parents=True, exist_ok=True)
+    png = figure_png(fig)
+    paths = (out / f"{stem}.json", out / f"{stem}.png", out / f"{stem}.html")
+    write_atomic(paths[0], (json.dumps(payload, indent=2) + "\n").encode())
+    write_atomic(paths[1], png)
+    report.image(png, caption)
+    report.write(paths[2])
+    return paths
+
+
+def robustness_report(
+    run_dirs: list[str | Path],
+    out: str | Path,
+    *,
+    seeds: int = 3,
+    max_sequences: int | None = None,
+    perturbations: tuple[Perturbation, ...] = tuple(Perturbation),
+) -> Written:
+    """Robustness curves of every run (runs of the same model, e.g. several training seeds,
+    are pooled: mean and std over runs and perturbation seeds), side by side."""
+    started = time.perf_counter()
+    if not run_dirs:
+        raise ValueError("run_dirs: give at least one run directory")
+    runs = [load_run(d) for d in run_dirs]
+    task = runs[0].task
+    for r in runs[1:]:
+        if r.task.name != task.name:
+            raise ValueError(
+                f"run_dirs: {str(r.path)!r} is a run on {r.task.name!r}, not {task.name!r}"
+            )
+    per_run = {
+        str(r.path): robustness_curves(
+            r.model, task, perturbations=perturbations, seeds=seeds, max_sequences=max_sequences
+        )
+        for r in runs
+    }
+    models: dict[str, list[list[Curve]]] = {}
+    for r in runs:
+        models.setdefault(r.model_name, []).append(per_run[str(r.path)])
+    pooled = {name: pool(curves) for name, curves in models.items()}
+    metric = task.metric.value
+    payload = {
+        "task": task.name,
+        "metric": metric,
+        "higher_is_better": task.metric.higher_is_better,
+        "seeds": seeds,
+        "max_sequences": max_sequences,
+        "runs": {path: [c.to_dict() for c in curves] for path, curves in per_run.items()},
+        "models": {name: [c.to_dict() for c in curves] for name, curves in pooled.items()},
+    }
+    report = Report(f"liquidtorch robustness: {task.name}")
+    report.paragraph(
+        f"Test {metric} under input perturbations never seen in training; inputs are "
+        f"standardised, so noise and offsets are in units of a channel's standard deviation. "
+        f"Runs of one model are pooled; bands are +-1 std over runs and {seeds} perturbation "
+        f"seeds. {task.description}"
+    )
+    header = ["model", "runs"] + [p.value for p in perturbations]
+    rows = [
+        [name, len(models[name])] + [f"{c.mean[0]:.3f} -> {c.mean[-1]:.3f}" for c in curves]
+        for name, curves in pooled.items()
+    ]
+    report.table(header, rows)
+    fig = figures.robustness_figure(pooled, metric)
+    paths = _write(
+        Path(out), "robustness", payload, fig, report, "Metric against perturbation strength."
+    )
+    return Written(*paths, time.perf_counter() - started)
+
+
+def expressivity_report(
+    out: str | Path,
+    *,
+    widths: tuple[int, ...] = (8, 16, 32, 64),
+    depths: tuple[int, ...] = (1, 2, 3, 4),
+    activations: tuple[str, ...] = ("default", "tanh", "sigmoid", "relu", "hardtanh"),
+    seeds: int = 3,
+    steps: int = 200,
+    base_width: int = 32,
+) -> Written:
+    """Run :func:`~liquidtorch.interpret.expressivity.trajectory_study` and write its table,
+    figure and records."""
+    started = time.perf_counter()
+    base = {"width": base_width, "depth": 1, "activation": "default"}
+    records = records_to_json(
+        trajectory_study(
+            widths=widths, depths=depths, activations=activations, seeds=seeds, steps=steps,
+            base_width=base_width, base_depth=1, base_activation="default",
+        )
+    )  # fmt: skip
+    paths = {
+        f"{f.value}, width {base_width}, depth {d}": measure(f, base_width, d, "default", 0, steps)[
+            1
+        ].numpy()
+        for f in Family
+        for d in (1, max(depths))
+    }
+    fig = figures.expressivity_figure(records, paths, base)
+    report = Report("liquidtorch expressivity: latent trajectory length")
+    report.paragraph(
+        f"A circle (sin t, cos t), {steps} steps over one turn, through untrained LTC, CT-RNN "
+        f"and Neural ODE layers of this library (their own initialisation); the length of the "
+        f"path drawn by the last layer's state, mean over {seeds} seeds, as width, depth "
+        f"(stacked layers) or activation varies from width {base_width}, depth 1 and each "
+        "model's own activation. An infinite length means the state diverged."
+    )
+    rows = []
+    for r in _means(records):
+        rows.append([r["family"], r["width"], r["depth"], r["activation"], r["length"]])
+    report.table(["model", "width", "depth", "activation", "mean length"], rows)
+    payload = {"steps": steps, "seeds": seeds, "base": base, "records": records}
+    written = _write(Path(out), "expressivity", payload, fig, report, "Trajectory lengths.")
+    return Written(*written, time.perf_counter() - started)
+
+
+def _means(records: list[dict]) -> list[dict]:
+    """Records averaged over seeds."""
+    groups: dict[tuple, list[float]] = {}
+    for r in records:
+        groups.setdefault((r["family"], r["width"], r["depth"], r["activation"]), []).append(
+            r["length"]
+        )
+    return [
+        {"family": f, "width": w, "depth": d, "activation": a, "length": float(np.mean(v))}
+        for (f, w, d, a), v in groups.items()
+    ]
