@@ -18,6 +18,7 @@ from .cells import (
 from .layers import LTC, CfC, SequenceLayer
 from .serialization import load, save
 from .solvers import RK4, Euler, SemiImplicit, Solver
+from .streaming import StreamingPredictor
 from .wirings import (
     NCP,
     AutoNCP,
@@ -51,6 +52,7 @@ __all__ = [
     "SemiImplicit",
     "SequenceLayer",
     "Solver",
+    "StreamingPredictor",
     "WiredCfCCell",
     "WiredRecurrence",
     "Wiring",

@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..train import write_text_atomic
 from ._c_cells import CBlock, cell_block, linear
 from ._step import StepModule
 
@@ -148,6 +147,8 @@ def c_source(model: nn.Module, name: str = "model") -> tuple[str, str, CBlock, S
 
 def export_c(model: nn.Module, out_dir: str | Path, *, name: str = "model") -> CFiles:
     """Write ``<name>.h``, ``<name>.c`` and ``main.c`` into ``out_dir``."""
+    from ..train import write_text_atomic
+
     header, source, block, step = c_source(model, name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..train import write_bytes_atomic
 from ._step import StepModule
 
 STEP_INPUTS = ("x", "state", "dt")
@@ -175,6 +174,8 @@ def export_onnx(
 ) -> OnnxFiles:
     """Write ``<name>.step.onnx`` and ``<name>.sequence.onnx`` into ``out_dir`` (see the module
     docstring for their inputs and outputs)."""
+    from ..train import write_bytes_atomic
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     step = step_proto(model, exporter=exporter)
