@@ -402,3 +402,135 @@ def test_task_loss_and_metric():
     batch["y"][0, 1:] = 99.0  # padding
     assert task_loss(reg)(pred, batch).item() == pytest.approx(1.0)
     assert task_metric(reg)(pred, batch) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------ exact bookkeeping values
+def _lrs_used(trainer) -> dict[int, set[float]]:
+    """The learning rate the optimiser held at every step, by (1-based) epoch."""
+    used: dict[int, set[float]] = {}
+    trainer.add_callback(
+        "on_step_end",
+        lambda t: used.setdefault(t.epoch + 1, set()).add(t.optimizer.param_groups[0]["lr"]),
+    )
+    return used
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_learning_rate_used_in_every_epoch(schedule):
+    task = make_task()
+    trainer = _trainer(task, epochs=4, schedule=schedule)
+    used = _lrs_used(trainer)
+    result = trainer.fit()
+    lr = 1e-2
+    if schedule == "cosine":
+        expected = [lr * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]
+        assert expected == pytest.approx(
+            [lr, lr * 0.8535533905932737, lr / 2, lr * 0.1464466094067262]
+        )
+    else:
+        expected = [lr] * 4
+    assert used == {e + 1: {expected[e]} for e in range(4)}  # exactly, every step
+    assert [row["lr"] for row in result.history] == expected
+
+
+def test_resume_with_more_epochs_follows_the_new_cosine_schedule(tmp_path):
+    """A finished 3-epoch cosine run resumed with epochs=5: epochs 4 and 5 train at the
+    5-epoch curve's rates (never at lr 0, never rising)."""
+    task = make_task()
+    first = _trainer(task, epochs=3, schedule="cosine", run_dir=tmp_path).fit()
+    lr = 1e-2
+    assert [r["lr"] for r in first.history] == [
+        lr * (1 + math.cos(math.pi * e / 3)) / 2 for e in range(3)
+    ]
+    trainer = _trainer(task, epochs=5, schedule="cosine", run_dir=tmp_path, resume=True)
+    used = _lrs_used(trainer)
+    result = trainer.fit()
+    new = [lr * (1 + math.cos(math.pi * e / 5)) / 2 for e in (3, 4)]
+    assert used == {4: {new[0]}, 5: {new[1]}}
+    assert new == pytest.approx([lr * 0.3454915028125263, lr * 0.09549150281252629])
+    assert [r["lr"] for r in result.history] == [r["lr"] for r in first.history] + new
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 5
+
+
+class Scripted:
+    """A metric that returns the given values, one per evaluation, and remembers the model's
+    weights at each (so that the restored ones can be checked)."""
+
+    def __init__(self, values, higher_is_better):
+        self.values, self.higher_is_better, self.weights = list(values), higher_is_better, []
+        self.model = None
+
+    def __call__(self, pred, batch):
+        self.weights.append({k: v.clone() for k, v in self.model.state_dict().items()})
+        return self.values[len(self.weights) - 1]
+
+
+@pytest.mark.parametrize(
+    "values, higher, min_delta, best",
+    [
+        ([0.5, 0.3, 0.4, 0.3, 0.35], False, 0.0, 2),  # a tie (epoch 4) is no improvement
+        ([0.5, 0.3, 0.4, 0.29, 0.35], False, 0.0, 4),
+        ([0.5, 0.3, 0.4, 0.29, 0.35], False, 0.02, 2),  # 0.29 < 0.3 but not by min_delta
+        ([0.5, 0.7, 0.6, 0.7, 0.65], True, 0.0, 2),
+        ([0.5, 0.7, 0.6, 0.75, 0.65], True, 0.0, 4),
+    ],
+)
+def test_best_epoch_choice_and_restored_weights(tmp_path, values, higher, min_delta, best):
+    task = make_task()
+    model = DropoutGRU()
+    metric = Scripted(values, higher)
+    metric.model = model
+    trainer = Trainer(
+        model,
+        task_loss(task),
+        task.train,
+        task.val,
+        TrainConfig(epochs=5, batch_size=16, min_delta=min_delta, progress=False, run_dir=tmp_path),
+        metric_fn=metric,
+    )
+    assert trainer.higher_is_better is higher
+    result = trainer.fit()
+    assert result.best_epoch == best and result.best_metric == values[best - 1]
+    chosen = metric.weights[best - 1]
+    for k, v in model.state_dict().items():  # restore_best: the chosen epoch's weights
+        assert torch.equal(v, chosen[k]), k
+    saved = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert saved["epoch"] == best and saved["metric"] == values[best - 1]
+    for k, v in saved["model"].items():
+        assert torch.equal(v, chosen[k]), k
+    assert not torch.equal(metric.weights[-1]["head.weight"], chosen["head.weight"]) or best == 5
+
+
+def test_patience_counts_epochs_without_improvement():
+    task = make_task()
+    metric = Scripted([0.5, 0.4, 0.45, 0.39, 0.41, 0.42, 0.3, 0.2], higher_is_better=False)
+    model = DropoutGRU()
+    metric.model = model
+    trainer = Trainer(
+        model,
+        task_loss(task),
+        task.train,
+        task.val,
+        TrainConfig(epochs=8, batch_size=32, patience=2, progress=False),
+        metric_fn=metric,
+    )
+    result = trainer.fit()
+    # Improvements at epochs 1, 2, 4 (epoch 3 alone does not stop it); 5 and 6 do not
+    # improve: stop after 6, before the better epochs 7 and 8.
+    assert result.stopped_early and result.epochs_run == 6 and result.best_epoch == 4
+
+
+def test_resolve_device_errors():
+    from liquidtorch.train import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device: unknown device 'nosuch'"):
+        resolve_device("nosuch")
+    with pytest.raises(ValueError, match="device: unknown device 'nosuch'"):
+        Trainer(nn.Linear(1, 1), lambda p, b: p.sum(), [], config=TrainConfig(device="nosuch"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="asked for CUDA"):
+            resolve_device("cuda")
+    else:
+        with pytest.raises(ValueError, match="does not exist"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
