@@ -190,11 +190,31 @@ def demo_command(
         )
 
     started = time.perf_counter()
-    run_demo(epochs=n_epochs, seed=seed, on_start=on_start, on_row=on_row)
+    _, rows = run_demo(epochs=n_epochs, seed=seed, on_start=on_start, on_row=on_row)
     console.print(table)
+    console.print(demo_summary(rows, metric_name[0]))
     console.print(
         f"total {time.perf_counter() - started:.0f}s. One seed; docs/quality.md has the tuned "
         "quality suite (`liquidtorch bench` runs it)."
+    )
+
+
+def demo_summary(rows, metric: str) -> str:
+    """One line saying what the demo's table shows: the best liquid model against the LSTM
+    of about its size and the full-size LSTM."""
+    liquid = [r for r in rows if not r.name.startswith("lstm")]
+    lstms = [r for r in rows if r.name.startswith("lstm")]
+    if not liquid or not lstms:
+        return ""
+    best = max(liquid, key=lambda r: r.metric)
+    small = min(lstms, key=lambda r: abs(r.parameters - best.parameters))
+    full = max(lstms, key=lambda r: r.parameters)
+    verdict = "ahead of" if best.metric > small.metric else "behind"
+    return (
+        f"In short: {best.name} ({best.parameters} parameters) scores {metric} "
+        f"{best.metric:.3f}, {verdict} the LSTM of about its size ({small.metric:.3f}, "
+        f"{small.parameters} parameters); the full-size LSTM scores {full.metric:.3f} with "
+        f"{full.parameters} parameters."
     )
 
 

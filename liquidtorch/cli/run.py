@@ -53,14 +53,8 @@ Threads = Annotated[
 
 def set_threads(threads: int | None) -> None:
     """Apply the thread policy (``liquidtorch._threads``) before any work starts."""
-    try:
-        from liquidtorch._threads import configure_threads
-    except ImportError:  # pragma: no cover - until the thread policy module lands
-        if threads is not None:
-            import torch
+    from liquidtorch._threads import configure_threads
 
-            torch.set_num_threads(threads)
-        return
     configure_threads(threads)
 
 
