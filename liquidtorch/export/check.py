@@ -43,11 +43,24 @@ def flat_state(layer: nn.Module, state) -> torch.Tensor:
 
 
 @torch.no_grad()
-def probe(model: nn.Module, *, steps: int = 1000, batch: int = 2, seed: int = 0) -> Probe:
+def probe(
+    model: nn.Module,
+    *,
+    steps: int = 1000,
+    batch: int = 2,
+    seed: int = 0,
+    data: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> Probe:
+    """``data``: ``(x, dt)`` (batch, steps, features) and (batch, steps) to use instead of
+    random inputs (standard normal features, elapsed times uniform in [0.5, 1.5])."""
     layer, head = split_model(model)
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, steps, layer.input_size, generator=gen)
-    dt = 0.5 + torch.rand(batch, steps, generator=gen)
+    if data is not None:
+        x, dt = (t.float() for t in data)
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(batch, steps, layer.input_size, generator=gen)
+        dt = 0.5 + torch.rand(batch, steps, generator=gen)
+    steps = x.shape[1]
     model = model.float().eval()
     step = StepModule(model)
     s = step.init_state(batch)
@@ -67,6 +80,19 @@ def probe(model: nn.Module, *, steps: int = 1000, batch: int = 2, seed: int = 0)
         x.numpy(), dt.numpy(), torch.stack(ys, 1).numpy(), torch.stack(states, 1).numpy(),
         flat_state(layer, final).numpy(), tm(out).numpy() if per_step else out.numpy(), per_step,
     )  # fmt: skip
+
+
+def task_stream(task, steps: int, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` streams of ``steps`` steps cut from the task's test sequences laid end to
+    end (their real inputs and elapsed times): (batch, steps, features), (batch, steps)."""
+    data = task.test
+    x = data.x.reshape(-1, data.x.shape[-1])
+    dt = torch.ones(x.shape[0]) if data.timespans is None else data.timespans.reshape(-1)
+    if data.lengths is not None:  # drop the padding
+        keep = (torch.arange(data.x.shape[1]) < data.lengths.unsqueeze(1)).reshape(-1)
+        x, dt = x[keep], dt[keep]
+    n = min(steps, x.shape[0] // batch)
+    return x[: batch * n].reshape(batch, n, -1), dt[: batch * n].reshape(batch, n)
 
 
 def errors(p: Probe, ys: np.ndarray, states: np.ndarray) -> dict[str, float]:
