@@ -157,6 +157,7 @@ def test_bench_resume_reruns_when_defaults_change(tmp_path, monkeypatch):
     assert result.exit_code == 0 and "0 of 1 runs already done" in text, text
 
 
+@pytest.mark.slow
 def test_bench_jobs_equal_in_process(tmp_path):
     """Worker processes give the same results as the in-process loop (seeded runs)."""
     args = ["bench", "--tasks", "xor", "--models", "cfc,lstm", "--seeds", "1", "--epochs", "1"]
@@ -169,6 +170,7 @@ def test_bench_jobs_equal_in_process(tmp_path):
     assert [r["values"] for r in one["results"]] == [r["values"] for r in two["results"]]
 
 
+@pytest.mark.slow
 def test_demo_quick():
     result, text = invoke("demo", "--quick")
     assert result.exit_code == 0, text
