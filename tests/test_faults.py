@@ -446,3 +446,28 @@ def test_task_cache_link_is_replaced_not_followed(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="rebuilding"):
         cached("toy/v2", lambda: {"x": torch.ones(1)})
     assert victim.read_bytes() == b"precious" and not path.is_symlink()
+
+
+# ---------------------------------------------------------------------- no network
+def test_importing_and_building_opens_no_connection(tmp_path):
+    """Nothing reaches the network at import time or when building models and offline
+    tasks: every socket connection attempt fails the subprocess."""
+    import subprocess
+    import sys
+
+    code = """
+import socket
+def refuse(*args, **kwargs):
+    raise SystemExit("network access: " + repr(args))
+socket.socket.connect = refuse
+socket.create_connection = refuse
+import liquidtorch, liquidtorch.data, liquidtorch.train, liquidtorch.zoo, liquidtorch.viz
+from liquidtorch.zoo import MODELS, build_model
+task = liquidtorch.data.get_task("xor", n_samples=64, length=8)
+for name in MODELS:
+    build_model(name, task, units=4)
+print("ok")
+"""
+    env = dict(os.environ, OMP_NUM_THREADS="1", LIQUIDTORCH_CACHE=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
