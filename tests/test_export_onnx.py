@@ -99,3 +99,51 @@ def test_dynamo_exporter_gives_the_same_graph_maths(tmp_path):
     files = export_onnx(model, tmp_path, exporter="dynamo")
     errs = onnx_errors(files, probe(model, steps=30))
     assert max(v for e in errs.values() for v in e.values()) < TOL
+
+
+@pytest.mark.slow  # trains a run first
+def test_cli_export_run_dir_writes_files_and_card(tmp_path, monkeypatch):
+    """Train a tiny run, export it with int8: the card holds the errors (<1e-5), sizes,
+    and the task metric in PyTorch, onnxruntime (equal) and int8."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from liquidtorch.cli import app
+
+    monkeypatch.setenv("LIQUIDTORCH_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    run = tmp_path / "run"
+    args = ["train", "xor", "-m", "cfc_ncp", "--epochs", "1", "--units", "8", "-q",
+            "-o", "n_samples=60", "-o", "length=4", "--run-dir", str(run)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "exp"
+    args = ["export", str(run), "--int8", "--out", str(out), "--check-steps", "50",
+            "--no-timing", "-f", "onnx"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "model.card.json").read_text())
+    assert card["model"] == "cfc_ncp"
+    assert card["error_vs_pytorch"]["onnx_step_max_abs"] < TOL
+    assert card["error_vs_pytorch"]["onnx_sequence_max_abs"] < TOL
+    metric = card["task_metric"]
+    assert metric["pytorch"] == pytest.approx(metric["onnxruntime"], abs=1e-9)
+    assert "int8_change" in metric and card["int8"]["int8_matrix_products"] >= 1
+    assert (out / "model.card.md").read_text().startswith("# Model card: cfc_ncp")
+    for f in card["files"].values():
+        assert (out / f).is_file()
+
+
+def test_cli_export_errors_are_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    import liquidtorch
+    from liquidtorch.cli import app
+
+    path = tmp_path / "m.lt"
+    liquidtorch.save(CfC(2, 4), path)
+    result = CliRunner().invoke(app, ["export", str(path), "-f", "tflite"])
+    assert result.exit_code == 2 and "--format 'tflite' is not known" in result.output
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "nope.lt")])
+    assert result.exit_code == 2 and "no such run directory or model file" in result.output

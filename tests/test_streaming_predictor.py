@@ -133,3 +133,28 @@ def test_predict_file_errors(tmp_path):
         predict_file(model, path, tmp_path / "o.csv")
     with pytest.raises(ValueError, match=r"column\(s\) \['zz'\] not found"):
         predict_file(model, path, tmp_path / "o.csv", id_column="zz")
+
+
+def test_cli_predict_model_file(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    import liquidtorch
+    from liquidtorch.cli import app
+
+    model = build_model("ltc_ncp", _Task(True), units=8).eval()
+    liquidtorch.save(model, tmp_path / "m.lt")
+    path, df = _csv(tmp_path, np.random.default_rng(1))
+    args = ["predict", str(tmp_path / "m.lt"), str(path), "--time-column", "t",
+            "--id-column", "id", "--chunk-rows", "7", "--time-scale", "2", "-q"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 stream(s)" in result.output
+    pred = pd.read_csv(tmp_path / "feed.predictions.csv")
+    rows = df[df.id == "u2"]
+    x = torch.tensor(rows[["a", "b", "c"]].to_numpy(), dtype=torch.float32)
+    t = rows.t.to_numpy()
+    dt = torch.tensor(np.concatenate([[1.0], np.diff(t) / 2.0]), dtype=torch.float32)
+    expected = _whole(model, x, dt).numpy()
+    got = pred[pred.id == "u2"][["output_0", "output_1"]].to_numpy()
+    np.testing.assert_allclose(got, expected, atol=2e-6)

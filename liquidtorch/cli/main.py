@@ -28,7 +28,7 @@ app = typer.Typer(
 # Command groups in their own modules under ``liquidtorch/cli/``: each has
 # ``register(app: typer.Typer) -> None`` that adds its commands (heavy imports stay inside
 # the command functions, so ``liquidtorch --help`` stays fast).
-_COMMAND_MODULES: tuple[str, ...] = ("run", "bench", "tune", "explain")
+_COMMAND_MODULES: tuple[str, ...] = ("run", "bench", "tune", "explain", "export")
 for _module in _COMMAND_MODULES:
     importlib.import_module(f"{__package__}.{_module}").register(app)
 
