@@ -418,7 +418,10 @@ def test_user_data_errors(pd, tmp_path):
         load_user_data(df, time_column="s", feature_columns=["f"], target_column="y", window=5)
     with pytest.raises(ValueError, match="unknown file type"):
         load_user_data(tmp_path / "data.xlsx", target_column="y")
-    with pytest.raises(ValueError, match=r"feature column 'f' has 1 missing value\(s\) \(NaN\), first at row\(s\) \[7\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"feature column 'f' has 1 missing value\(s\) \(NaN\), first at row\(s\) \[7\]",
+    ):
         load_user_data(nan.rename(columns={"y": "f", "f": "y"}), target_column="y", window=5)
     with pytest.raises(ValueError, match="id column 's' has missing values"):
         load_user_data(df.assign(s=[None] + ["a"] * 49), target_column="y", id_column="s")
@@ -436,3 +439,66 @@ def test_user_unsorted_time_is_sorted(pd):
     a = load_user_data(df, time_column="t", target_column="y", window=10)
     b = load_user_data(shuffled, time_column="t", target_column="y", window=10)
     _assert_same(a, b)
+
+
+@pytest.mark.parametrize(
+    "column, row, value, match",
+    [
+        ("f", 5, np.inf, r"feature column 'f': value inf at row 5 is not finite"),
+        ("f", 9, -np.inf, r"feature column 'f': value -inf at row 9 is not finite"),
+        ("f", 5, 1e308, r"feature column 'f': value 1e\+308 at row 5 is too large"),
+        ("t", 7, np.inf, r"time column 't': value inf at row 7 is not finite"),
+        ("t", 199, 1e308, r"time column 't' \(gap to the previous row\): value 1e\+308 at row 199"),
+        ("y", 3, np.nan, r"target column 'y' has 1 missing value"),
+        ("y", 3, np.inf, r"target column 'y': value inf at row 3 is not finite"),
+        ("y", 4, 1e308, r"target column 'y': value 1e\+308 at row 4 is too large"),
+    ],
+)
+def test_user_data_non_finite_and_huge_values_name_column_and_row(pd, column, row, value, match):
+    from liquidtorch.data.user import load_user_data
+
+    df = pd.DataFrame({"t": np.arange(200.0), "f": np.sin(np.arange(200.0)), "y": np.arange(200.0)})
+    df.loc[row, column] = value
+    with pytest.raises(ValueError, match=match):
+        load_user_data(df, time_column="t", target_column="y", window=10)
+
+
+def test_user_data_no_rows_and_impossible_fractions(pd, tmp_path):
+    from liquidtorch.data.user import load_user_data
+
+    path = tmp_path / "empty.csv"
+    path.write_text("t,f,y\n")
+    with pytest.raises(ValueError, match=r"empty.csv: the table has no rows"):
+        load_user_data(path, time_column="t", target_column="y")
+    df = pd.DataFrame({"f": np.arange(200.0), "y": np.arange(200.0)})
+    for split in [(1.0, 0.0, 0.0), (0.5, 0.6, -0.1), (0.5, 0.3, 0.1), (0.5, 0.5), ("a", 1, 2)]:
+        with pytest.raises(ValueError, match=r"^split: "):
+            load_user_data(df, target_column="y", window=10, split=split)
+
+
+def test_task_options_are_checked_against_the_loader_signature():
+    with pytest.raises(TypeError, match=r"task 'xor': option length='abc' must be int, got str"):
+        get_task("xor", length="abc")
+    with pytest.raises(
+        TypeError, match=r"task 'xor': unknown option 'lenght'; it takes \['length'"
+    ):
+        get_task("xor", lenght=8)
+    with pytest.raises(TypeError, match=r"option n_samples=2.5 must be int"):
+        get_task("xor", n_samples=2.5)
+    with pytest.raises(TypeError, match=r"option seed=True must be int, got bool"):
+        get_task("xor", seed=True)
+    with pytest.raises(TypeError, match=r"option root=5 must be str or Path or None"):
+        get_task("uci_har", root=5, download=False)
+    with pytest.raises(TypeError, match=r"option val_subjects='x' must be float"):  # by default
+        get_task("uci_har", val_subjects="x", download=False)
+    with pytest.raises(ValueError, match="unknown task 'nope'"):
+        get_task("nope")
+
+
+def test_split_indices_fractions():
+    with pytest.raises(ValueError, match="must sum to 1"):
+        split_indices(10, (0.5, 0.4, 0.05))
+    with pytest.raises(ValueError, match=">= 0 and <= 1"):
+        split_indices(10, (1.2, -0.1, -0.1))
+    a, b, c = split_indices(10, (0.8, 0.2, 0.0))
+    assert (len(a), len(b), len(c)) == (8, 2, 0)

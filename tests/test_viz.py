@@ -49,3 +49,24 @@ def test_draw_without_sensory_and_custom_colors():
         assert matplotlib.colors.same_color(handles[1].get_color(), "blue")
     finally:
         plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("missing", ["matplotlib", "matplotlib.pyplot"])
+def test_without_matplotlib_the_error_names_the_extra(monkeypatch, missing):
+    import sys
+
+    monkeypatch.setitem(sys.modules, missing, None)  # import fails
+    with pytest.raises(
+        ModuleNotFoundError, match=r'draw_wiring needs matplotlib.*"liquidtorch\[viz\]"'
+    ):
+        draw_wiring(AutoNCP(8, 2).build(3))
+
+
+def test_without_networkx_the_error_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "networkx", None)
+    with pytest.raises(
+        ModuleNotFoundError, match=r'to_networkx needs networkx.*"liquidtorch\[viz\]"'
+    ):
+        AutoNCP(8, 2).build(3).to_networkx()

@@ -14,7 +14,14 @@ Nothing here knows about liquid networks; :mod:`liquidtorch.zoo` builds models f
 """
 
 from ._device import resolve_device
-from ._io import load_checkpoint, write_bytes_atomic, write_json_atomic, write_text_atomic
+from ._io import (
+    load_checkpoint,
+    read_json,
+    write_atomic,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from ._rng import seed_everything
 from .config import Schedule, TrainConfig
 from .data import SequenceDataset, collate_sequences
@@ -56,7 +63,9 @@ __all__ = [
     "resolve_device",
     "seed_everything",
     "task_loss",
+    "read_json",
     "task_metric",
+    "write_atomic",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",
