@@ -8,7 +8,7 @@ for a wired CfC the state is in neuron order, ncps keeps it in layer order: see
 >>> old = ncps.torch.CfC(8, 16)
 >>> new = from_ncps(old)
 >>> x = torch.randn(2, 5, 8)
->>> torch.allclose(old(x)[0], new(x)[0], atol=1e-6)
+>>> torch.allclose(old(x)[0], new(x)[0], atol=1e-5)  # float32 rounding
 True
 """
 

@@ -13,7 +13,7 @@ from liquidtorch import RK4, Euler, LTCCell, SemiImplicit
 from liquidtorch._utils import as_dt
 from liquidtorch.baselines import CTRNNCell, NeuralODECell, ODERNNCell
 from liquidtorch.baselines._ode import Integrator
-from liquidtorch.solvers import ConductanceField, Dopri5, FixedGridSolver, Solver
+from liquidtorch.solvers import SOLVERS, ConductanceField, Dopri5, FixedGridSolver, Solver
 
 F64 = torch.float64
 close = torch.testing.assert_close
@@ -106,6 +106,7 @@ def test_baselines_and_ltc_hold_the_same_solver_classes():
     for solver in (RK4(3), Euler(5), SemiImplicit(2)):
         assert isinstance(solver, FixedGridSolver) and isinstance(solver, Solver)
     assert str(RK4(6)) == "rk4(6)" and str(SemiImplicit(2)) == "semi_implicit(2)"
+    assert SOLVERS == {"semi_implicit": SemiImplicit, "euler": Euler, "rk4": RK4, "dopri5": Dopri5}
 
 
 def test_a_baseline_integrates_through_the_solver_it_holds():

@@ -13,11 +13,12 @@ from enum import Enum
 import torch
 
 from ..cells.options import coerce
-from ..solvers import RK4, Dopri5, Euler, FixedGridSolver, Solver, Time, VectorField
+from ..solvers import SOLVERS, Dopri5, FixedGridSolver, Solver, Time, VectorField
 
 
 class ODEMethod(str, Enum):
-    """How a baseline integrates its ODE over the elapsed time ``dt`` of a step."""
+    """How a baseline integrates its ODE over the elapsed time ``dt`` of a step (the values
+    are solver names of :data:`liquidtorch.solvers.SOLVERS`)."""
 
     EULER = "euler"  # explicit Euler, ``unfolds`` fixed steps, first order
     RK4 = "rk4"  # classic Runge-Kutta, ``unfolds`` fixed steps, fourth order
@@ -25,7 +26,9 @@ class ODEMethod(str, Enum):
 
 
 #: The fixed-grid solver of each fixed-step method.
-FIXED: dict[ODEMethod, type[FixedGridSolver]] = {ODEMethod.EULER: Euler, ODEMethod.RK4: RK4}
+FIXED: dict[ODEMethod, type[FixedGridSolver]] = {
+    m: cls for m in ODEMethod if issubclass(cls := SOLVERS[m.value], FixedGridSolver)
+}
 
 #: Order of accuracy of the fixed-step methods (global error ~ (dt / unfolds) ** order).
 ORDER = {method: solver.order for method, solver in FIXED.items()}

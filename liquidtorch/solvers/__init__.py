@@ -18,8 +18,13 @@ from ._base import FixedGridSolver, Solver, Time, VectorField
 from ._explicit import RK4, Euler
 from ._semi_implicit import ConductanceField, SemiImplicit, Terms
 
+#: Every solver class by its name (``"semi_implicit"``, ``"euler"``, ``"rk4"``, ``"dopri5"``),
+#: for options given as text (command line, JSON).
+SOLVERS: dict[str, type[Solver]] = {cls.name: cls for cls in (SemiImplicit, Euler, RK4, Dopri5)}
+
 __all__ = [
     "RK4",
+    "SOLVERS",
     "ConductanceField",
     "Dopri5",
     "Euler",

@@ -25,6 +25,7 @@ class Dopri5(Solver):
     atol: float = 1e-4
 
     order: ClassVar[int] = 5
+    name: ClassVar[str] = "dopri5"
 
     def __post_init__(self) -> None:
         if not (self.rtol > 0 and self.atol > 0):

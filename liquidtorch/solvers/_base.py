@@ -27,6 +27,8 @@ class Solver:
 
     #: Order of accuracy (global error ~ h**order); checked by the convergence tests.
     order: ClassVar[int] = 0
+    #: The solver's name, as typed on a command line or stored in JSON (``"rk4"``).
+    name: ClassVar[str] = ""
 
     def integrate(self, field: VectorField, y: torch.Tensor, dt: Time) -> torch.Tensor:
         """The state after ``dt`` from ``y`` (batch, n) under ``dy/dt = field(y)``."""
@@ -39,9 +41,6 @@ class FixedGridSolver(Solver):
     subclasses give the step (torchdiffeq's ``_step_func``)."""
 
     unfolds: int = 6
-
-    #: The name in ``str(solver)``, e.g. ``rk4(6)``.
-    name: ClassVar[str] = "fixed_grid"
 
     def __post_init__(self) -> None:
         if not isinstance(self.unfolds, int) or isinstance(self.unfolds, bool) or self.unfolds < 1:
