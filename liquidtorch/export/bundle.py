@@ -67,8 +67,7 @@ def export_bundle(
     if check_steps > 0:  # the task's own test inputs where there is a task
         data = None if task is None else task_stream(task, check_steps)
         sample = probe(model, steps=check_steps, data=data)
-    if timing:
-        latency["pytorch_us"] = cards.pytorch_latency_us(model)
+    steppers = {"pytorch_us": cards.pytorch_stepper(model)} if timing else {}
     if task is not None:
         metric["name"] = task.metric.value
         metric["pytorch"] = cards.torch_metric(model, task)
@@ -81,7 +80,7 @@ def export_bundle(
             errors["onnx_step_max_abs"] = _worst(errs["step"])
             errors["onnx_sequence_max_abs"] = _worst(errs["sequence"])
         if timing:
-            latency["onnxruntime_us"] = cards.onnx_latency_us(onnx_files.step)
+            steppers["onnxruntime_us"] = cards.onnx_stepper(onnx_files.step)
         if task is not None:
             metric["onnxruntime"] = cards.onnx_metric(onnx_files.sequence, task)
         if int8:
@@ -97,10 +96,12 @@ def export_bundle(
                 errs = onnx_errors(q, sample)
                 errors["onnx_int8_step_max_abs"] = _worst(errs["step"])
             if timing:
-                latency["onnxruntime_int8_us"] = cards.onnx_latency_us(q.step)
+                steppers["onnxruntime_int8_us"] = cards.onnx_stepper(q.step)
             if task is not None:
                 metric["onnxruntime_int8"] = cards.onnx_metric(q.sequence, task)
                 metric["int8_change"] = metric["onnxruntime_int8"] - metric["onnxruntime"]
+    if steppers:
+        latency |= cards.latencies_us(steppers)
     if Format.C in formats:
         c_files = export_c(model, out, name=name)
         files |= {"c_header": c_files.header.name, "c_source": c_files.source.name,

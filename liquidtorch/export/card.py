@@ -2,8 +2,9 @@
 it runs, how close each runtime is to PyTorch, and the task metric.
 
 Latency is per step at batch 1 on one CPU thread: PyTorch (the layer's ``step`` fast lane
-plus the head), onnxruntime (the step graph, float32 and int8) and the compiled C
-example (``main --bench``). Timings on a shared machine are noisy; they are medians.
+plus the head), onnxruntime (the step graph, float32 and int8), measured alternately in
+one process, and the compiled C example (``main --bench``). Timings on a shared machine
+are noisy; they are medians.
 """
 
 from __future__ import annotations
@@ -22,33 +23,38 @@ from torch import nn
 from ._step import StepModule, split_model
 
 
-def _median_us(fn: Callable[[], Any], steps: int, repeats: int = 5) -> float:
-    """Median over ``repeats`` of the mean microseconds per call of ``fn`` over ``steps``."""
-    fn()  # warm up (compilation, caches)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        times.append((time.perf_counter() - start) / steps * 1e6)
-    return statistics.median(times)
+def latencies_us(steppers: dict[str, Callable[[], Any]], steps: int = 200, rounds: int = 7):
+    """Microseconds per call of each stepper: rounds of ``steps`` calls, the contenders
+    alternating within each round (a busy machine slows them alike), median per stepper."""
+    times: dict[str, list[float]] = {name: [] for name in steppers}
+    for fn in steppers.values():
+        fn()  # warm up (compilation, caches)
+    for _ in range(rounds):
+        for name, fn in steppers.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            times[name].append((time.perf_counter() - start) / steps * 1e6)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-@torch.no_grad()
-def pytorch_latency_us(model: nn.Module, steps: int = 300) -> float:
+def pytorch_stepper(model: nn.Module) -> Callable[[], None]:
+    """One streaming step at batch 1: the layer's ``step`` (its fast lane) and the head."""
     layer, head = split_model(model)
     layer.eval()
     x, state = torch.randn(1, layer.input_size), [None]
 
+    @torch.no_grad()
     def one() -> None:
         y, state[0] = layer.step(x, state[0], 1.0)
         if head is not None:
             head(y)
 
-    return _median_us(one, steps)
+    return one
 
 
-def onnx_latency_us(path: str | Path, steps: int = 300) -> float:
+def onnx_stepper(path: str | Path) -> Callable[[], None]:
+    """One run of an ONNX step graph at batch 1 (one thread), state fed back."""
     from .onnx import session
 
     s = session(path)
@@ -59,7 +65,7 @@ def onnx_latency_us(path: str | Path, steps: int = 300) -> float:
     def one() -> None:
         feed["state"] = s.run(None, feed)[1]
 
-    return _median_us(one, steps)
+    return one
 
 
 def c_latency_us(exe: str | Path, steps: int = 200_000) -> float:
