@@ -89,6 +89,15 @@ def _fn(p: str, body: str) -> str:
     return f"static void {p}(const float *x, float *s, float dt, float *out) {{\n{body}}}\n"
 
 
+def _mapped(value: str, w: torch.Tensor | None, b: torch.Tensor | None, k: int) -> str:
+    """C of an LTC's per-feature mapping ``value * w[k] + b[k]`` (either may be absent)."""
+    if w is not None:
+        value = f"{value} * {float(_f(w)[k])!r}f"
+    if b is not None:
+        value = f"{value} + {float(_f(b)[k])!r}f"
+    return value
+
+
 def ltc(cell: LTCCell, p: str) -> CBlock:
     if type(cell.solver) is not SemiImplicit:
         raise ValueError(
@@ -120,12 +129,7 @@ def ltc(cell: LTCCell, p: str) -> CBlock:
                        (("u", ni), ("num", n), ("den", n), ("vn", n)))  # fmt: skip
     code = ""
     for k in range(ni):
-        term = f"x[{k}]"
-        if cell.input_w is not None:
-            term = f"{term} * {float(_f(cell.input_w)[k])!r}f"
-        if cell.input_b is not None:
-            term = f"{term} + {float(_f(cell.input_b)[k])!r}f"
-        code += f"    {u}[{k}] = {term};\n"
+        code += f"    {u}[{k}] = {_mapped(f'x[{k}]', cell.input_w, cell.input_b, k)};\n"
     code += (
         f"    for (int j = 0; j < {n}; ++j) {{\n"
         f"        float sn = 0.0f, sd = 0.0f;\n"
@@ -149,12 +153,7 @@ def ltc(cell: LTCCell, p: str) -> CBlock:
         f"        for (int j = 0; j < {n}; ++j) s[j] = {vn}[j];\n    }}\n"
     )
     for k in range(m):
-        term = f"s[{k}]"
-        if cell.output_w is not None:
-            term = f"{term} * {float(_f(cell.output_w)[k])!r}f"
-        if cell.output_b is not None:
-            term = f"{term} + {float(_f(cell.output_b)[k])!r}f"
-        code += f"    out[{k}] = {term};\n"
+        code += f"    out[{k}] = {_mapped(f's[{k}]', cell.output_w, cell.output_b, k)};\n"
     b.code = _fn(p, code)
     return b
 
