@@ -10,6 +10,7 @@ optuna = pytest.importorskip("optuna")
 from typer.testing import CliRunner  # noqa: E402
 
 from liquidtorch.cli.main import app  # noqa: E402
+from liquidtorch.train import write_json_atomic  # noqa: E402
 from liquidtorch.tune import (  # noqa: E402
     Categorical,
     Fixed,
@@ -24,7 +25,6 @@ from liquidtorch.tune import (  # noqa: E402
     parse_dimension,
     tune,
 )
-from liquidtorch.tune.best import write_json_atomic  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -136,6 +136,24 @@ def test_study_resumes_from_its_journal(tmp_path):
     assert len(numbers(tmp_path)) == 3
 
 
+def test_killed_trials_do_not_count(tmp_path):
+    """A trial left running by a killed process is failed (stale) on resume with
+    fail_stale; it does not count, and the defaults trial it held runs again."""
+    spec = tiny_spec(tmp_path, trials=1, fail_stale=True)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.journal"))
+    )
+    study = optuna.create_study(study_name="xor-lstm", storage=storage, direction="maximize")
+    study.enqueue_trial({"lr": 5e-3})
+    study.ask()  # trial 0 starts with the defaults and its process dies
+    result = tune(spec, quiet=True)
+    trials = optuna.load_study(study_name="xor-lstm", storage=storage).trials
+    assert [(t.number, t.state.name) for t in trials] == [(0, "FAIL"), (1, "COMPLETE")]
+    assert trials[0].user_attrs == {"stale": True}
+    assert trials[1].params["lr"] == pytest.approx(5e-3)
+    assert result.best["result"]["trials"] == 1
+
+
 @pytest.mark.slow
 def test_two_worker_processes_share_one_journal(tmp_path):
     result = tune(tiny_spec(tmp_path, trials=4, jobs=2, epochs=1), quiet=True)
@@ -162,7 +180,7 @@ def test_best_json_round_trip_and_errors(tmp_path):
     write_json_atomic(path, doc)
     assert load_best(path) == doc
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
+    with pytest.raises(ValueError, match="is corrupt"):
         load_best(path)
     write_json_atomic(path, {k: v for k, v in doc.items() if k != "units"})
     with pytest.raises(ValueError, match="lacks units"):
@@ -173,8 +191,8 @@ def test_best_json_round_trip_and_errors(tmp_path):
 
 def test_best_settings_build_and_train(tmp_path):
     """best.json's settings rebuild the trial's model (what `train --config` does)."""
+    from liquidtorch.experiments import load_task
     from liquidtorch.train import TrainConfig
-    from liquidtorch.tune import load_task
     from liquidtorch.zoo import build_model, effective_parameters
 
     tune(tiny_spec(tmp_path), quiet=True)
@@ -263,6 +281,6 @@ def test_cli_bad_names_and_files_exit_2(tmp_path):
     space = tmp_path / "space.json"
     space.write_text("[1, 2")
     line = one_line_error(cli("xor", "-m", "lstm", "--space", str(space)))
-    assert "not valid JSON" in line
+    assert "is corrupt" in line
     space.write_text("{}")
     assert "empty" in one_line_error(cli("xor", "-m", "lstm", "--space", str(space)))

@@ -25,7 +25,7 @@ from .space import (
     parse_dimension,
     parse_items,
 )
-from .study import PrunerKind, TuneResult, TuneSpec, best_settings, check, load_task, tune
+from .study import PrunerKind, TuneResult, TuneSpec, best_settings, check, tune
 
 __all__ = [
     "Categorical",
@@ -42,7 +42,6 @@ __all__ = [
     "default_space",
     "load_best",
     "load_space",
-    "load_task",
     "make_best",
     "model_kwargs",
     "parse_dimension",

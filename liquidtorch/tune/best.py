@@ -20,11 +20,10 @@ Keys (all present; JSON values only)::
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 from pathlib import Path
 from typing import Any
+
+from ..train._io import read_json
 
 FORMAT = "liquidtorch-tune/1"
 _TYPES: dict[str, type | tuple[type, ...]] = {
@@ -37,22 +36,6 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "train": dict,
     "result": dict,
 }
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (temp file in the same folder with a
-    random name, fsync, rename; a symlink at ``path`` is replaced, not followed)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "x") as f:
-            f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def make_best(
@@ -85,12 +68,12 @@ def load_best(path: str | Path) -> dict[str, Any]:
     file."""
     path = Path(path)
     where = f"best settings file {str(path)!r}"
+    if not path.is_file():
+        raise ValueError(f"{where} does not exist")
     try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{where} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{where} is not valid JSON: {e}") from None
+        doc = read_json(path, "best settings file")
+    except OSError as e:
+        raise ValueError(f"{where} cannot be read: {e.strerror}") from None
     return _check(doc, where)
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import secrets
 import warnings
 from pathlib import Path
+
+from ..train import write_bytes_atomic
 
 _COLUMNS = ("number", "state", "value", "epochs", "seconds", "parameters", "params")
 
@@ -34,7 +34,7 @@ def write_trials_csv(study, path: Path) -> None:
                 json.dumps(t.params, sort_keys=True),
             )
         )
-    _write_atomic(path, buf.getvalue().encode())
+    write_bytes_atomic(path, buf.getvalue().encode())
 
 
 def _value(trial) -> float | None:
@@ -45,23 +45,10 @@ def _value(trial) -> float | None:
     return None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _save(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _write_atomic(path, buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def _figure(width: float, height: float):

@@ -272,13 +272,15 @@ def _check_name(name) -> None:
 def load_space(path: str | Path) -> Space:
     """A space from a JSON file: an object of parameter name -> dimension (any form of
     :func:`parse_dimension`)."""
+    from ..train._io import read_json
+
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"space file {str(path)!r} does not exist")
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"space file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"space file {str(path)!r} is not valid JSON: {e}") from None
+        data = read_json(path, "space file")
+    except OSError as e:
+        raise ValueError(f"space file {str(path)!r} cannot be read: {e.strerror}") from None
     if not isinstance(data, dict):
         raise ValueError(f"space file {str(path)!r} must hold a JSON object name -> dimension")
     return Space().updated(data)

@@ -26,14 +26,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .best import make_best, write_json_atomic
+from ..train import write_json_atomic
+from .best import make_best
 from .space import Space, default_point, default_space, model_kwargs
 from .storage import open_storage
 
 BEST_FILE = "best.json"
 TRIALS_FILE = "trials.csv"
 SPEC_FILE = "tune.json"
-_USER_FILE_SUFFIXES = (".csv", ".tsv", ".parquet")
 
 
 class PrunerKind(str, Enum):
@@ -69,6 +69,8 @@ class TuneSpec:
         defaults_first: a new study's first trial is the untuned settings
             (:func:`~liquidtorch.tune.space.default_point`), so the best trial is never
             worse on the validation split than the defaults.
+        fail_stale: mark the study's running trials failed before starting (only when no
+            other process works on the study: they are left over from a killed run).
     """
 
     task: str
@@ -86,6 +88,7 @@ class TuneSpec:
     storage: str | None = None
     study_name: str | None = None
     defaults_first: bool = True
+    fail_stale: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "run_dir", Path(self.run_dir))
@@ -106,7 +109,9 @@ class TuneSpec:
 
     @property
     def name(self) -> str:
-        task = Path(self.task).stem if _is_file(self.task) else self.task
+        from ..experiments.run import is_file_task
+
+        task = Path(self.task).stem if is_file_task(self.task) else self.task
         return self.study_name or f"{task}-{self.model}"
 
     def resolved_space(self) -> Space:
@@ -126,29 +131,10 @@ class TuneResult:
 
 
 # --------------------------------------------------------------------------- tasks
-def _is_file(task: str) -> bool:
-    return Path(task).suffix.lower() in _USER_FILE_SUFFIXES
+def _load_task(name: str, options: dict[str, Any] | None = None):
+    from ..experiments import load_task
 
-
-def load_task(name: str, options: dict[str, Any] | None = None):
-    """A registered task by name, or a user's data file (``load_user_data``); ``ValueError``
-    (one line) for an unknown name, a bad option or a file that cannot be read."""
-    options = dict(options or {})
-    try:
-        if _is_file(name):
-            from liquidtorch.data.user import load_user_data
-
-            if not Path(name).is_file():
-                raise ValueError(f"data file {name!r} does not exist")
-            options.setdefault("name", Path(name).stem)
-            return load_user_data(name, **options)
-        from liquidtorch.data import get_task
-
-        return get_task(name, **options)
-    except TypeError as e:  # an option the loader does not take
-        raise ValueError(f"task {name!r}: {e}") from None
-    except (KeyError, OSError) as e:
-        raise ValueError(f"task {name!r}: {e}") from None
+    return load_task(name, options)
 
 
 def _build(spec: TuneSpec, task, params: dict[str, Any], seed: int):
@@ -186,7 +172,7 @@ def check(spec: TuneSpec):
             "the search space is empty (nothing to search): give ranges or choices with "
             "-p NAME=SPEC or --space FILE"
         )
-    task = load_task(spec.task, spec.task_options)
+    task = _load_task(spec.task, spec.task_options)
     point = space.first()
     try:
         _build(spec, task, point, spec.seed)
@@ -309,11 +295,29 @@ def _progress(spec: TuneSpec, worker: int, jobs: int) -> Callable:
     return on_trial
 
 
+def _fail_running(study) -> None:
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(t._trial_id, "stale", True)
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+
+
 def _finished(study) -> int:
     from optuna.trial import TrialState
 
     done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    return len(study.get_trials(deepcopy=False, states=done))
+    trials = study.get_trials(deepcopy=False, states=done)
+    return sum(not t.user_attrs.get("stale") for t in trials)  # killed runs do not count
+
+
+def _defaults_pending(study) -> bool:
+    """Whether the defaults trial still has to run: no trial has finished (complete or
+    pruned) or waits in the queue (trials of killed runs do not count)."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING)
+    return not study.get_trials(deepcopy=False, states=states)
 
 
 def _run_worker(spec: TuneSpec, worker: int, n_trials: int, quiet: bool, task=None) -> None:
@@ -323,7 +327,7 @@ def _run_worker(spec: TuneSpec, worker: int, n_trials: int, quiet: bool, task=No
     _optuna()
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
-    task = task if task is not None else load_task(spec.task, spec.task_options)
+    task = task if task is not None else _load_task(spec.task, spec.task_options)
     study = _study(spec, task, worker)
     callbacks = [] if quiet else [_progress(spec, worker, spec.jobs)]
     study.optimize(
@@ -347,7 +351,9 @@ def tune(spec: TuneSpec, *, quiet: bool = False, task=None) -> TuneResult:
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(spec.run_dir / SPEC_FILE, describe(spec))
     study = _study(spec, task)
-    if spec.defaults_first and not study.get_trials(deepcopy=False):
+    if spec.fail_stale:
+        _fail_running(study)
+    if spec.defaults_first and _defaults_pending(study):
         study.enqueue_trial(default_point(spec.resolved_space(), spec.model, task))
     remaining = max(0, spec.trials - _finished(study))
     if remaining and spec.jobs == 1:
