@@ -458,6 +458,19 @@ def _fmt_time(s):
     return f"{s * 1e3:.2f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} us"
 
 
+def render_compare(before: dict, after: dict) -> str:
+    """The goals of two runs (the JSON of each) side by side: measured before and after."""
+    old = {(rid, m): (v, ok) for rid, m, v, _, ok in goal_checks(before["rows"])}
+    new = goal_checks(after["rows"])
+    lines = ["| id | measure | goal | before | after | met |", "|---|---|---|---|---|---|"]
+    for rid, measure, value, goal, ok in new:
+        was = old.get((rid, measure), ("", None))[0]
+        lines.append(
+            f"| {rid} | {measure} | {goal} | {was} | {value} | {'yes' if ok else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
 def _load(r) -> str:
     a, b = r.get("load", (None, None))
     return "" if a is None else f"{a:.1f} / {b:.1f}"
@@ -574,7 +587,17 @@ def main(argv=None):
     parser.add_argument("--models", default=None, help="S9: comma-separated zoo models")
     parser.add_argument("--json", default=str(Path(__file__).with_name("speed.json")))
     parser.add_argument("--markdown", default=None, help="also write the tables here")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("BEFORE", "AFTER"),
+        help="print the goals of two JSON results side by side (runs nothing)",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        before, after = (json.loads(Path(f).read_text()) for f in args.compare)
+        print(render_compare(before, after))
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     reps = args.reps or (3 if args.quick else 15)
