@@ -92,6 +92,11 @@ def export_bundle(
             counts = quantized_nodes(q.step)
             card["int8"] = {"int8_matrix_products": counts["int8"],
                             "float_matrix_products": counts["float"]}  # fmt: skip
+            if counts["float"]:
+                card["int8"]["note"] = (
+                    "the float products left are an LTC's element-wise synapses (Einsum over "
+                    "sigmoid activations), which dynamic quantization does not cover"
+                )
             if sample is not None:
                 errs = onnx_errors(q, sample)
                 errors["onnx_int8_step_max_abs"] = _worst(errs["step"])

@@ -153,7 +153,7 @@ def write_card(card: dict[str, Any], out_dir: str | Path, name: str = "model") -
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.3g}"
+        return f"{v:.3g}" if abs(v) < 1e-3 else f"{v:.4g}"
     return str(v)
 
 
