@@ -19,7 +19,7 @@ from ._task import Task
 _TASKS: dict[str, tuple[Callable[..., Task], str]] = {}
 
 
-def register(name: str, summary: str):
+def register(name: str, summary: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
     """Decorator: make a loader ``fn(*, seed=0, **options) -> Task`` available by ``name``."""
 
     def deco(fn: Callable[..., Task]) -> Callable[..., Task]:
@@ -31,7 +31,7 @@ def register(name: str, summary: str):
     return deco
 
 
-def get_task(name: str, **options) -> Task:
+def get_task(name: str, **options: Any) -> Task:
     """Load (and cache) the task called ``name``; see :func:`list_tasks`.
 
     Raises:
@@ -86,7 +86,7 @@ def check_options(fn: Callable, options: dict[str, Any], what: str) -> None:
             )
 
 
-def _accepts(tp, value) -> bool | None:
+def _accepts(tp: Any, value: Any) -> bool | None:
     """Whether ``value`` is of type ``tp`` (None: cannot tell)."""
     if tp is Any:
         return True
@@ -115,7 +115,7 @@ def _accepts(tp, value) -> bool | None:
     return None
 
 
-def _describe(tp) -> str:
+def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in typing.get_args(tp))

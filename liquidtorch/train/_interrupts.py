@@ -44,7 +44,7 @@ class StepGuard:
             signal.signal(signal.SIGINT, previous)
             self._pending = False
 
-    def _on_sigint(self, signum, frame) -> None:
+    def _on_sigint(self, signum: int, frame: object) -> None:
         if self._depth:
             self._pending = True
         else:

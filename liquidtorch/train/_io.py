@@ -142,7 +142,7 @@ def plot_learning_curve(path: Path, history: list[dict], metric_name: str) -> bo
     return True
 
 
-def _nan(v):
+def _nan(v: float | None) -> float:
     return float("nan") if v is None else v
 
 
@@ -195,7 +195,7 @@ def load_checkpoint(
     ):
         raise corrupt(path, "its 'model' entry is not a state_dict of tensors")
     if model is not None:
-        load_weights(model, weights, path)
+        load_weights(model, state["model"], path)
     return state
 
 

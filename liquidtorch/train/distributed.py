@@ -41,6 +41,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
+from ._io import save_atomic
 from ._rng import seed_everything
 from .config import TrainConfig
 from .trainer import FitResult, Trainer, default_forward
@@ -163,7 +164,7 @@ def _train_rank(rank: int, world_size: int, setup: dict, job: dict, out_dir: Pat
     )
     result = trainer.fit()
     state = {k: v.cpu() for k, v in trainer.core.state_dict().items()}
-    torch.save(state, out_dir / f"rank{rank}.pt")
+    save_atomic(state, out_dir / f"rank{rank}.pt")
     if rank == 0:
         summary = {
             "best_epoch": result.best_epoch,
@@ -172,7 +173,7 @@ def _train_rank(rank: int, world_size: int, setup: dict, job: dict, out_dir: Pat
             "history": result.history,
             "stopped_early": result.stopped_early,
         }
-        torch.save(summary, out_dir / "result.pt")
+        save_atomic(summary, out_dir / "result.pt")
 
 
 def fit_distributed(
