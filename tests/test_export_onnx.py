@@ -8,6 +8,7 @@ from liquidtorch import LTC, CfC
 from liquidtorch.export import StepModule, export_onnx
 from liquidtorch.export.check import onnx_errors, probe
 from liquidtorch.wirings import AutoNCP
+from liquidtorch.zoo import build_model, list_models
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -147,3 +148,13 @@ def test_cli_export_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "--format 'tflite' is not known" in result.output
     result = CliRunner().invoke(app, ["export", str(tmp_path / "nope.lt")])
     assert result.exit_code == 2 and "no such run directory or model file" in result.output
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_zoo_model_exports(name, tmp_path):
+    """The registry drives this test: every zoo model (baselines included) exports and
+    equals PyTorch in onnxruntime."""
+    from types import SimpleNamespace
+
+    task = SimpleNamespace(input_size=3, output_size=2, per_step=True, defaults={})
+    _check(build_model(name, task, units=6), tmp_path, steps=20)
