@@ -534,3 +534,17 @@ def test_resolve_device_errors():
     else:
         with pytest.raises(ValueError, match="does not exist"):
             resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+def test_config_field_types_are_checked_and_numpy_scalars_normalised():
+    import numpy as np
+
+    with pytest.raises(TypeError, match="lr must be a float, got 'x'"):
+        TrainConfig(lr="x")
+    with pytest.raises(TypeError, match="patience must be an int or None, got '2'"):
+        TrainConfig(patience="2")
+    with pytest.raises(TypeError, match="amp must be a bool, got 1"):
+        TrainConfig(amp=1)
+    config = TrainConfig(epochs=np.int64(3), lr=np.float64(0.5))
+    assert type(config.epochs) is int and type(config.lr) is float
+    assert json.loads(config.to_json())["epochs"] == 3

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 class Schedule(str, Enum):
@@ -68,6 +71,7 @@ class TrainConfig:
     log_every: int = 0
 
     def __post_init__(self):
+        self._check_types()
         if isinstance(self.schedule, str) and not isinstance(self.schedule, Schedule):
             try:
                 self.schedule = Schedule(self.schedule)
@@ -78,7 +82,7 @@ class TrainConfig:
             self.run_dir = Path(self.run_dir)
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
             raise ValueError(f"eval_batch_size must be None or >= 1, got {self.eval_batch_size}")
@@ -94,6 +98,36 @@ class TrainConfig:
             raise ValueError("num_workers and log_every must be >= 0")
         if self.resume and self.run_dir is None:
             raise ValueError("resume=True needs a run_dir to resume from")
+
+    def _check_types(self) -> None:
+        """A one-line ``TypeError`` naming the field for a value of the wrong type (e.g. a
+        string from a hand-edited config.json), before any comparison trips over it."""
+        kinds = {
+            "int": (numbers.Integral,),
+            "float": (numbers.Real,),
+            "bool": (bool, np.bool_),
+            "str": (str,),
+        }
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            annotation = str(f.type)
+            optional = "None" in annotation
+            if value is None and optional:
+                continue
+            base = annotation.split("|")[0].strip()
+            allowed = kinds.get(base)
+            if allowed is None:
+                continue
+            wrong_bool = isinstance(value, bool) and base != "bool"
+            if wrong_bool or not isinstance(value, allowed):
+                raise TypeError(
+                    f"{f.name} must be {'an' if base == 'int' else 'a'} {base}"
+                    f"{' or None' if optional else ''}, got {value!r}"
+                )
+            # NumPy scalars become Python ones (JSON-ready, as to_json needs).
+            setattr(
+                self, f.name, {"int": int, "float": float, "bool": bool, "str": str}[base](value)
+            )
 
     # ------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
