@@ -158,3 +158,9 @@ def test_every_zoo_model_exports(name, tmp_path):
 
     task = SimpleNamespace(input_size=3, output_size=2, per_step=True, defaults={})
     _check(build_model(name, task, units=6), tmp_path, steps=20)
+
+
+def test_export_leaves_the_callers_model_alone(tmp_path):
+    model = CfC(3, 4).double().train()
+    export_onnx(model, tmp_path)
+    assert model.training and next(model.parameters()).dtype == torch.float64

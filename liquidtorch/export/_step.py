@@ -11,6 +11,8 @@ exports like any module.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -28,6 +30,11 @@ def split_model(model: nn.Module) -> tuple[SequenceLayer, nn.Linear | None]:
         "model must be a sequence layer (LTC, CfC, a baseline) or a zoo SequenceModel "
         f"(.layer and .head), got {type(model).__name__}"
     )
+
+
+def inference_copy(model: nn.Module) -> nn.Module:
+    """A float32, CPU, eval-mode copy of ``model`` (exports never change the caller's)."""
+    return copy.deepcopy(model).float().cpu().eval()
 
 
 def _parts(cell: nn.Module) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from . import card as cards
+from ._step import inference_copy
 from .check import c_errors, onnx_errors, probe, task_stream
 
 
@@ -55,7 +56,7 @@ def export_bundle(
     formats = {Format(f) for f in formats}
     if int8 and Format.ONNX not in formats:
         raise ValueError("int8: needs the onnx format")
-    model = model.float().eval()
+    model = inference_copy(model)
     out = Path(out_dir)
     card: dict[str, Any] = {"model": cards.describe(model)["model"]}
     card["size"] = cards.describe(model)

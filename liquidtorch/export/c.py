@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ._c_cells import CBlock, cell_block, linear
-from ._step import StepModule
+from ._step import StepModule, inference_copy
 
 _MAIN = """/* Example: stream a sequence through {p}_step.
  * stdin: one step per line, "dt x0 x1 ... x{last_in}"; a line "reset" zeroes the state.
@@ -97,7 +97,7 @@ def c_identifier(name: str) -> str:
 def c_source(model: nn.Module, name: str = "model") -> tuple[str, str, CBlock, StepModule]:
     """The header and source text of ``model`` and the combined block (byte counts)."""
     p = c_identifier(name)
-    step = StepModule(model).float().eval()
+    step = StepModule(inference_copy(model))
     total = CBlock()
     calls, x, offset = [], "x", 0
     for i, (cell, parts) in enumerate(zip(step.cells, step.parts, strict=True)):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._step import StepModule, split_model
+from ._step import StepModule, inference_copy, split_model
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ def probe(
 ) -> Probe:
     """``data``: ``(x, dt)`` (batch, steps, features) and (batch, steps) to use instead of
     random inputs (standard normal features, elapsed times uniform in [0.5, 1.5])."""
+    model = inference_copy(model)
     layer, head = split_model(model)
     if data is not None:
         x, dt = (t.float() for t in data)
@@ -60,8 +61,7 @@ def probe(
         gen = torch.Generator().manual_seed(seed)
         x = torch.randn(batch, steps, layer.input_size, generator=gen)
         dt = 0.5 + torch.rand(batch, steps, generator=gen)
-    steps = x.shape[1]
-    model = model.float().eval()
+    batch, steps = x.shape[:2]
     step = StepModule(model)
     s = step.init_state(batch)
     ys, states = [], []
@@ -71,9 +71,7 @@ def probe(
         states.append(s)
     tm = (lambda a: a.transpose(0, 1)) if not layer.batch_first else (lambda a: a)
     out, final = layer(tm(x), timespans=tm(dt))
-    if layer.proj is None and head is not None:
-        out = head(out)
-    elif head is not None:
+    if head is not None:
         out = head(out)
     per_step = bool(layer.return_sequences)
     return Probe(

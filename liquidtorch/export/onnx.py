@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._step import StepModule
+from ._step import StepModule, inference_copy
 
 STEP_INPUTS = ("x", "state", "dt")
 STEP_OUTPUTS = ("y", "state_out")
@@ -82,7 +82,7 @@ def step_proto(model: nn.Module, *, exporter: Exporter | str = Exporter.TORCHSCR
     """The step graph of ``model`` as an ``onnx.ModelProto`` (float32, dynamic batch)."""
     onnx = require("onnx")
     exporter = Exporter(exporter)
-    step = StepModule(model).float().eval()
+    step = StepModule(inference_copy(model))
     args = (torch.zeros(2, step.input_size), step.init_state(2), torch.ones(2, 1))
     with _quiet(), torch.no_grad():
         if exporter is Exporter.TORCHSCRIPT:
