@@ -450,3 +450,34 @@ def test_physionet_offline_messages(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="set-a"):
         physionet.physionet2012(root=root, download=False)
     assert seen == [physionet.OUTCOMES_URL, physionet.SET_A_URL]
+
+
+# ------------------------------------------------------------------ corrupt archives
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"not a zip at all" * 10])
+def test_corrupt_har_zip_is_one_line_value_error(tmp_path, content):
+    root = tmp_path / "har"
+    root.mkdir()
+    (root / uci.HAR_ZIP).write_bytes(content)
+    with pytest.raises(ValueError, match=r"the UCI HAR zip at .* is corrupt .*delete it") as err:
+        uci.uci_har(root=root, download=False)
+    assert "\n" not in str(err.value)
+
+
+def test_corrupt_physionet_files_are_one_line_value_errors(tmp_path):
+    root = tmp_path / "physionet"
+    root.mkdir()
+    (root / "Outcomes-a.txt").write_text("RecordID,In-hospital_death\n132539,0\n")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = b"Time,Parameter,Value\n00:00,RecordID,132539\n" * 200
+        info = tarfile.TarInfo("set-a/132539.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    good = buffer.getvalue()
+    for bad in (good[: len(good) // 2], b"garbage" * 10):
+        (root / "set-a.tar.gz").write_bytes(bad)
+        with pytest.raises(ValueError, match=r"PhysioNet 2012 set-a at .* is corrupt"):
+            physionet.physionet2012(root=root, download=False)
+    (root / "Outcomes-a.txt").write_text("")
+    with pytest.raises(ValueError, match=r"outcomes at .* are corrupt"):
+        physionet.physionet2012(root=root, download=False)

@@ -13,12 +13,17 @@ if the publisher really changed the file, delete its entry from that JSON file.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import json
 import os
 import sys
+import tarfile
 import tempfile
-from collections.abc import Sequence
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 _CHUNK = 1 << 20  # 1 MiB
@@ -176,6 +181,32 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    UnicodeDecodeError,
+    KeyError,  # a member the archive should hold is missing
+    StopIteration,
+)
+
+
+@contextlib.contextmanager
+def reading_archive(path: Path, what: str) -> Iterator[None]:
+    """Turn the errors of reading a damaged or foreign archive (zip, tar.gz) or data file
+    into one ``ValueError`` that names the file and says how to get a fresh copy."""
+    try:
+        yield
+    except ARCHIVE_ERRORS as e:
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise ValueError(
+            f"{what} at {path} is corrupt or not the expected file ({reason}); delete it and "
+            "run again to download a fresh copy"
+        ) from None
+
+
 def missing_file_message(what: str, paths: Sequence[Path], urls: Sequence[str]) -> str:
     """The message for a file that is absent and may not be downloaded (``download=False``)."""
     where = "\n".join(f"  {p}" for p in paths)
@@ -186,4 +217,10 @@ def missing_file_message(what: str, paths: Sequence[Path], urls: Sequence[str]) 
     )
 
 
-__all__ = ["ChecksumError", "HASHES_FILE", "download", "missing_file_message"]
+__all__ = [
+    "ChecksumError",
+    "HASHES_FILE",
+    "download",
+    "missing_file_message",
+    "reading_archive",
+]

@@ -18,7 +18,7 @@ import torch
 from ._registry import register
 from ._task import Metric, SequenceData, Task, TaskKind, cache_dir, cached, split_indices
 from .downloads import download as _download
-from .downloads import missing_file_message
+from .downloads import missing_file_message, reading_archive
 
 _VERSION = "v1"
 _BASE = "https://physionet.org/files/challenge-2012/1.0.0/"
@@ -52,7 +52,7 @@ def _patient_files(root: Path, download_ok: bool) -> Iterator[tuple[str, str]]:
                 missing_file_message("PhysioNet 2012 set-a", [tar, folder], [SET_A_URL])
             )
         _download(SET_A_URL, tar, what="PhysioNet 2012 set-a (set-a.tar.gz, ~7 MB)")
-    with tarfile.open(tar, "r:gz") as archive:
+    with reading_archive(tar, "PhysioNet 2012 set-a"), tarfile.open(tar, "r:gz") as archive:
         for member in sorted(archive.getmembers(), key=lambda m: m.name):
             if member.isfile() and member.name.endswith(".txt"):
                 yield Path(member.name).name, archive.extractfile(member).read().decode()
@@ -64,11 +64,17 @@ def _outcomes(root: Path, download_ok: bool) -> dict[int, int]:
         if not download_ok:
             raise FileNotFoundError(missing_file_message("Outcomes-a.txt", [path], [OUTCOMES_URL]))
         _download(OUTCOMES_URL, path, what="PhysioNet 2012 outcomes (Outcomes-a.txt)")
-    lines = path.read_text().split()
-    header = lines[0].split(",")
-    rid, death = header.index("RecordID"), header.index("In-hospital_death")
-    rows = [line.split(",") for line in lines[1:]]
-    return {int(r[rid]): int(r[death]) for r in rows}
+    try:
+        lines = path.read_text().split()
+        header = lines[0].split(",")
+        rid, death = header.index("RecordID"), header.index("In-hospital_death")
+        rows = [line.split(",") for line in lines[1:]]
+        return {int(r[rid]): int(r[death]) for r in rows}
+    except (IndexError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f"PhysioNet 2012 outcomes at {path} are corrupt or not Outcomes-a.txt "
+            f"({' '.join(str(e).split())[:200]}); delete the file and run again to download it"
+        ) from None
 
 
 def _parse_patient(name: str, text: str):

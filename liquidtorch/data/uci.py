@@ -17,7 +17,7 @@ import torch
 from ._registry import register
 from ._task import Metric, SequenceData, Task, TaskKind, cache_dir, cached, split_indices
 from .downloads import download as _download
-from .downloads import missing_file_message
+from .downloads import missing_file_message, reading_archive
 
 _VERSION = "v1"
 
@@ -54,15 +54,25 @@ def _har_reader(root: Path, download_ok: bool):
                 missing_file_message("UCI HAR data", [zips[0], tree / "train"], [HAR_URL])
             )
         found = _download(HAR_URL, zips[0], what="the UCI HAR dataset (zip, ~60 MB)")
-    archive = zipfile.ZipFile(found)
-    names = set(archive.namelist())
-    if f"{HAR_DIR}/train/y_train.txt" not in names:
-        # The archive's current zip wraps "UCI HAR Dataset.zip"; read that one in memory.
-        inner = next((n for n in names if n.endswith(f"{HAR_DIR}.zip")), None)
-        if inner is None:
-            raise RuntimeError(f"{found} holds neither '{HAR_DIR}/' nor '{HAR_DIR}.zip'")
-        archive = zipfile.ZipFile(io.BytesIO(archive.read(inner)))
-    return lambda rel: archive.read(f"{HAR_DIR}/{rel}").decode()
+    what = "the UCI HAR zip"
+    with reading_archive(found, what):
+        archive = zipfile.ZipFile(found)
+        names = set(archive.namelist())
+        if f"{HAR_DIR}/train/y_train.txt" not in names:
+            # The archive's current zip wraps "UCI HAR Dataset.zip"; read that one in memory.
+            inner = next((n for n in names if n.endswith(f"{HAR_DIR}.zip")), None)
+            if inner is None:
+                raise ValueError(
+                    f"{what} at {found} holds neither '{HAR_DIR}/' nor '{HAR_DIR}.zip'; delete "
+                    "it and run again to download a fresh copy"
+                )
+            archive = zipfile.ZipFile(io.BytesIO(archive.read(inner)))
+
+    def read(rel: str) -> str:
+        with reading_archive(found, what):
+            return archive.read(f"{HAR_DIR}/{rel}").decode()
+
+    return read
 
 
 def _numbers(text: str, dtype) -> np.ndarray:
@@ -165,7 +175,7 @@ _TICKS_PER_UNIT = 1_000_000  # timestamps are 100 ns ticks; timespans in units o
 def _person_text(root: Path, download_ok: bool) -> str:
     txt, zipped = root / PERSON_FILE, root / "localization+data+for+person+activity.zip"
     if not txt.is_file() and zipped.is_file():
-        with zipfile.ZipFile(zipped) as z:
+        with reading_archive(zipped, "the UCI person activity zip"), zipfile.ZipFile(zipped) as z:
             member = next(n for n in z.namelist() if n.endswith(PERSON_FILE))
             return z.read(member).decode()
     if not txt.is_file():
@@ -178,7 +188,7 @@ def _person_text(root: Path, download_ok: bool) -> str:
             PERSON_URLS, txt, what="the UCI person activity data (ConfLongDemo_JSI.txt)"
         )
         if zipfile.is_zipfile(got):
-            with zipfile.ZipFile(got) as z:
+            with reading_archive(got, "the UCI person activity zip"), zipfile.ZipFile(got) as z:
                 member = next(n for n in z.namelist() if n.endswith(PERSON_FILE))
                 text = z.read(member)
             from ..train._io import write_bytes_atomic  # train imports data: at call time
