@@ -502,3 +502,14 @@ def test_split_indices_fractions():
         split_indices(10, (1.2, -0.1, -0.1))
     a, b, c = split_indices(10, (0.8, 0.2, 0.0))
     assert (len(a), len(b), len(c)) == (8, 2, 0)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\xff\xfe garbage", b'a,b\n1,"unterminated\n'])
+def test_user_file_that_is_not_a_table_is_one_line_error(pd, tmp_path, content):
+    from liquidtorch.data.user import load_user_data
+
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"bad.csv: ") as err:
+        load_user_data(path, target_column="b")
+    assert "\n" not in str(err.value)

@@ -36,13 +36,22 @@ def _read_table(data):
     if isinstance(data, str | os.PathLike):
         path = Path(data)
         suffix = path.suffix.lower()
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(path), path.stem
-        if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t"), path.stem
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path), path.stem
-        raise ValueError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .parquet")
+        readers = {
+            ".csv": pd.read_csv,
+            ".txt": pd.read_csv,
+            ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+            ".parquet": pd.read_parquet,
+            ".pq": pd.read_parquet,
+        }
+        if suffix not in readers:
+            raise ValueError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .parquet")
+        try:
+            return readers[suffix](path), path.stem
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        except (ValueError, OSError) as e:  # pandas' parser errors, empty or binary files
+            reason = " ".join(str(e).split())[:200] or type(e).__name__
+            raise ValueError(f"{path}: cannot be read as a {suffix[1:]} table: {reason}") from None
     if isinstance(data, pd.DataFrame):
         return data.reset_index(drop=True), None
     if isinstance(data, Mapping):
