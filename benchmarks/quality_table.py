@@ -58,7 +58,143 @@ def table(root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _untuned(quality: Path) -> dict[tuple[str, str], dict]:
+    """The untuned suite's rows (``benchmarks/quality``) by (task, model), default sizes."""
+    rows: dict[tuple[str, str], dict] = {}
+    for path in sorted(quality.glob("*/bench.json")):
+        report = json.loads(path.read_text())
+        if report["settings"].get("units") is not None or report["settings"].get("task_options"):
+            continue
+        for r in report["results"]:
+            rows.setdefault((r["task"], r["model"]), r)
+    return rows
+
+
+def _settings(best: dict) -> str:
+    """The tuned settings in a few words (units, options, training)."""
+    parts = [f"units {best['units']}"]
+    parts += [f"{k} {_short(v)}" for k, v in sorted(best["model_options"].items())]
+    parts += [f"{k} {_short(v)}" for k, v in sorted(best["train"].items()) if k != "epochs"]
+    return ", ".join(parts)
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _tuned_rows(tuning: Path) -> dict[str, list[dict]]:
+    """Per task: one row per finished model folder (``final.json`` with 3 seeds)."""
+    by_task: dict[str, list[dict]] = {}
+    for path in sorted(tuning.glob("*/*/final.json")):
+        doc = json.loads(path.read_text())
+        if len(doc["runs"]) < 3:
+            continue
+        best, task, name = doc["best"], path.parent.parent.name, path.parent.name
+        trials = (
+            (path.parent / "trials.csv").read_text().splitlines()[1:]
+            if (path.parent / "trials.csv").exists()
+            else []
+        )
+        states = [t.split(",")[1] for t in trials]
+        by_task.setdefault(task, []).append(
+            {
+                "task": task,
+                "label": name,
+                "model": best["model"] if not name.startswith("lstm_matched") else "lstm",
+                "metric": best["result"]["metric"],
+                "higher": best["result"]["direction"] == "maximize",
+                "mean": doc["mean"],
+                "std": doc["std"],
+                "values": [r["test"] for r in doc["runs"]],
+                "parameters": doc["runs"][0]["parameters"],
+                "synapses": doc["runs"][0]["synapses"],
+                "units": doc["runs"][0]["units"],
+                "epochs": best["train"]["epochs"],
+                "settings": _settings(best)
+                if not name.startswith("lstm_matched")
+                else f"units {doc['runs'][0]['units']} (LSTM's tuned training settings)",
+                "trials": f"{states.count('complete')}/{states.count('pruned')}" if states else "",
+                "default_best": best["result"]["trial"] == 0,
+            }
+        )
+    return by_task
+
+
+def tuned_table(tuning: Path, quality: Path) -> str:
+    """Markdown: per task, each tuned model's test metric (3 seeds) beside the untuned
+    suite's, with "vs LSTM" against the tuned LSTM."""
+    untuned = _untuned(quality)
+    lines = [
+        "| task | model | tuned test (mean ± std, 3 seeds) | vs tuned LSTM | untuned (README) "
+        "| parameters | trials complete/pruned | tuned settings |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for task, rows in _tuned_rows(tuning).items():
+        lstm = next((r for r in rows if r["label"] == "lstm"), None)
+        pick = max if rows[0]["higher"] else min
+        best = pick(r["mean"] for r in rows)
+        for r in rows:
+            value = f"{r['mean']:.4f} ± {r['std']:.4f}"
+            value = f"**{value}**" if r["mean"] == best else value
+            vs = (
+                ""
+                if lstm is None or r is lstm
+                else _vs_lstm({"higher_is_better": r["higher"], "mean": r["mean"]}, lstm)
+            )
+            old = untuned.get((task, r["label"]))
+            old_text = (
+                f"{old['mean']:.4f} ± {old['std']:.4f} ({int(old['epochs'])} ep)" if old else ""
+            )
+            note = " (defaults won)" if r["default_best"] else ""
+            lines.append(
+                f"| {task} ({r['metric']}, {r['epochs']} ep) | {r['label']} | {value} | {vs} "
+                f"| {old_text} | {r['parameters']} | {r['trials']} | {r['settings']}{note} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot_tasks(tuning: Path, quality: Path, out: Path) -> list[Path]:
+    """Per task: test metric against parameter count, tuned (filled) and untuned (open)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    untuned = _untuned(quality)
+    paths = []
+    for task, rows in _tuned_rows(tuning).items():
+        fig = Figure(figsize=(6.5, 4))
+        ax = fig.add_subplot()
+        for i, r in enumerate(rows):
+            color = f"C{i % 10}"
+            ax.errorbar(r["parameters"], r["mean"], yerr=r["std"], fmt="o", color=color,
+                        label=f"{r['label']} (tuned)", capsize=3)  # fmt: skip
+            old = untuned.get((task, r["label"]))
+            if old:
+                ax.errorbar(old["parameters"], old["mean"], yerr=old["std"], fmt="o",
+                            mfc="none", color=color, capsize=3)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (effective)")
+        ax.set_ylabel(f"test {rows[0]['metric']}")
+        ax.set_title(f"{task}: tuned (filled, 3 seeds) and untuned (open)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        path = out / f"quality_{task}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--tuned":
+        # python benchmarks/quality_table.py --tuned -> benchmarks/tuning/table.md, figures
+        tuning, quality = Path("benchmarks/tuning"), Path("benchmarks/quality")
+        text = tuned_table(tuning, quality)
+        (tuning / "table.md").write_text(text)
+        plot_tasks(tuning, quality, Path("docs/img"))
+        print(text, end="")
+        sys.exit(0)
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/quality")
     text = table(root)
     (root / "table.md").write_text(text)

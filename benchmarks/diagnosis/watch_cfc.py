@@ -101,6 +101,60 @@ def gate_stats(model, task, n: int = 256) -> dict[str, float]:
     }
 
 
+def memory_horizon(wiring) -> int | None:
+    """Input steps that reach the output of the last step: 1 + the longest chain of
+    recurrent synapses (all synapses but those from layer ``l-1`` to layer ``l``, which
+    act within a step). ``None``: the recurrent synapses form a cycle (unbounded).
+
+    A wired CfC neuron's next state is recomputed from its synaptic inputs only (no leak
+    or own-state term, unlike the LTC), so without a cycle an input is forgotten after
+    this many steps: the gradient of the last step's output with respect to earlier inputs
+    is exactly zero."""
+    import functools
+
+    import numpy as np
+
+    adjacency = wiring.adjacency != 0
+    layer_of = {n: i for i, (_, cur) in enumerate(wiring.layers) for n in cur}
+    n = adjacency.shape[0]
+    rec = np.array(
+        [[adjacency[i, j] and layer_of[i] != layer_of[j] - 1 for j in range(n)] for i in range(n)]
+    )
+    state = [0] * n  # DFS colours: 0 new, 1 on the stack, 2 done
+
+    @functools.lru_cache(maxsize=None)
+    def longest(i: int) -> int:
+        return max((1 + longest(j) for j in range(n) if rec[i, j]), default=0)
+
+    def cyclic(i: int) -> bool:
+        state[i] = 1
+        for j in np.flatnonzero(rec[i]):
+            if state[j] == 1 or (state[j] == 0 and cyclic(int(j))):
+                return True
+        state[i] = 2
+        return False
+
+    if any(state[i] == 0 and cyclic(i) for i in range(n)):
+        return None
+    return 1 + max(longest(i) for i in range(n))  # sensory -> ... -> motor within one step
+
+
+def command_horizon(args) -> None:
+    from liquidtorch.wirings import AutoNCP
+
+    table = {}
+    for units in (16, 24, 32, 48, 64):
+        for sparsity in (0.1, 0.3, 0.5, 0.7):
+            row = []
+            for seed in range(22222, 22232):
+                spec = AutoNCP(units, min(7, units - 3), sparsity_level=sparsity, seed=seed)
+                row.append(memory_horizon(spec.build(6)))
+            table[f"{units}/{sparsity}"] = row
+            print(units, sparsity, row)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(RESULTS / "horizons.json", table)
+
+
 def command_grads(args) -> None:
     task = load_watch()
     profiles = {}
@@ -208,9 +262,11 @@ def main() -> None:
     t.add_argument("--weight-decay", dest="weight_decay", type=float)
     t.add_argument("--grad-clip", dest="grad_clip", type=lambda s: s if s == "none" else float(s))
     t.add_argument("--schedule")
+    sub.add_parser("horizon")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    {"grads": command_grads, "train": command_train}[args.command](args)
+    commands = {"grads": command_grads, "train": command_train, "horizon": command_horizon}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
