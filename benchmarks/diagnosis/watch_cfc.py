@@ -122,7 +122,7 @@ def memory_horizon(wiring) -> int | None:
     )
     state = [0] * n  # DFS colours: 0 new, 1 on the stack, 2 done
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def longest(i: int) -> int:
         return max((1 + longest(j) for j in range(n) if rec[i, j]), default=0)
 
