@@ -1,9 +1,12 @@
 """Streaming prediction on sensor feeds: state kept between calls, one state per stream.
 
->>> predictor = StreamingPredictor(model)                              # doctest: +SKIP
->>> y = predictor.step(sample, dt=0.02, stream="watch-7")      # (features,) -> (outputs,)
->>> ys = predictor.predict(chunk, dt=gaps, stream="watch-7")   # (time, features) -> (time, outputs)
->>> predictor.reset("watch-7")                                 # a new recording starts
+>>> from liquidtorch import CfC
+>>> predictor = StreamingPredictor(CfC(3, 8))
+>>> predictor.step(torch.zeros(3), dt=0.5, stream="watch-7").shape  # one sample
+torch.Size([8])
+>>> predictor.predict(torch.zeros(10, 3), dt=torch.full((10,), 0.5), stream="watch-7").shape
+torch.Size([10, 8])
+>>> predictor.reset("watch-7")  # a new recording starts
 
 Feeding a sequence in pieces (samples or chunks of any length) gives the same outputs as
 one call of the model on the whole sequence. :func:`predict_file` runs a CSV/Parquet file
@@ -15,8 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -24,6 +28,10 @@ from torch import nn
 
 from .export._step import split_model
 from .layers import scan
+
+ArrayLike = torch.Tensor | np.ndarray | Sequence[float] | Sequence[Sequence[float]]
+#: Elapsed times: a number for every step, one per step, or None (1.0).
+Times = float | Sequence[float] | np.ndarray | torch.Tensor | None
 
 
 class StreamingPredictor:
@@ -51,7 +59,7 @@ class StreamingPredictor:
             self._states.pop(stream, None)
 
     @torch.no_grad()
-    def step(self, x, dt: float = 1.0, *, stream: Hashable = 0) -> torch.Tensor:
+    def step(self, x: ArrayLike, dt: float = 1.0, *, stream: Hashable = 0) -> torch.Tensor:
         """One sample ``x`` (features,) after ``dt`` time units -> outputs (output_size,)."""
         x = torch.as_tensor(x)
         if x.dim() != 1:
@@ -59,9 +67,7 @@ class StreamingPredictor:
         return self.predict(x.unsqueeze(0), [float(dt)], stream=stream)[0]
 
     @torch.no_grad()
-    def predict(
-        self, x, dt: float | Sequence[float] | torch.Tensor | None = None, *, stream: Hashable = 0
-    ) -> torch.Tensor:
+    def predict(self, x: ArrayLike, dt: Times = None, *, stream: Hashable = 0) -> torch.Tensor:
         """A chunk ``x`` (time, features) with elapsed times ``dt`` (a number or (time,);
         None: 1.0) -> outputs (time, output_size), continuing the stream's state."""
         param = next(self.model.parameters())
@@ -82,7 +88,8 @@ class StreamingPredictor:
             return x.new_zeros(0, self.output_size)
         states = self._states.get(stream)
         if states is None:
-            states = [c.init_state(1, x.device, x.dtype) for c in self.layer.cells]
+            cells: list[Any] = list(self.layer.cells)
+            states = [c.init_state(1, x.device, x.dtype) for c in cells]
         y, dt_tm = x.unsqueeze(1), dt.reshape(steps, 1, 1)
         for i, cell in enumerate(self.layer.cells):
             y, _, states[i] = scan(cell, y, dt_tm, None, states[i])
@@ -97,7 +104,7 @@ class StreamingPredictor:
         return self.head.out_features if self.head is not None else self.layer.output_size
 
 
-def _median_step(times, ids) -> float:
+def _median_step(times: np.ndarray, ids: np.ndarray | None) -> float:
     """The median positive time difference between consecutive rows of one id (1.0 if none),
     the unit of elapsed time the user-data loader uses."""
     order = np.lexsort((times, ids)) if ids is not None else np.argsort(times, kind="stable")
@@ -111,7 +118,7 @@ def _median_step(times, ids) -> float:
 
 
 @contextlib.contextmanager
-def _chunks(path: Path, chunk_rows: int):
+def _chunks(path: Path, chunk_rows: int) -> Iterator[tuple[Iterable[Any], int]]:
     """DataFrames of at most ``chunk_rows`` rows, and the total row count."""
     import pandas as pd
 
@@ -129,7 +136,7 @@ def _chunks(path: Path, chunk_rows: int):
         raise ValueError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .parquet")
 
 
-def _seconds(column) -> np.ndarray:
+def _seconds(column: Any) -> np.ndarray:
     """A time column as float64: numbers as they are, datetimes as seconds."""
     import pandas as pd
 
@@ -180,13 +187,13 @@ def predict_file(
     if classes is not None and len(classes) != predictor.output_size:
         raise ValueError(f"classes: {len(classes)} names for {predictor.output_size} outputs")
     last_time: dict = {}
-    summary = {"rows": 0, "streams": 0, "time_scale": time_scale, "out": str(out)}
+    summary: dict[str, Any] = {"rows": 0, "streams": 0, "time_scale": time_scale, "out": str(out)}
 
-    def process(f) -> None:
+    def process(f: IO[bytes]) -> None:
         with _chunks(path, chunk_rows) as (chunks, total):
             _write(f, chunks, total)
 
-    def _write(f, chunks, total) -> None:
+    def _write(f: IO[bytes], chunks: Iterable[Any], total: int) -> None:
         text = io.TextIOWrapper(f, encoding="utf-8", newline="")
         bar = _progress(progress, total)
         features = list(feature_columns) if feature_columns is not None else None
@@ -250,7 +257,7 @@ def predict_file(
     return summary
 
 
-def _progress(enabled: bool, total: int | None):
+def _progress(enabled: bool, total: int | None) -> Any:
     if not enabled:
         return None
     from rich.progress import Progress

@@ -8,7 +8,7 @@ model file written by ``liquidtorch.save``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,7 +22,9 @@ Checkpoint = Annotated[
 ]
 
 
-def load_source(source: Path, checkpoint: str = "best", task_name: str | None = None):
+def load_source(
+    source: Path, checkpoint: str = "best", task_name: str | None = None
+) -> tuple[Any, Any]:
     """``(model, task or None)`` from a run directory or a model file (``task_name``: a
     task to evaluate a model file on)."""
     import liquidtorch

@@ -8,7 +8,9 @@ cells' reference ``forward`` in the same order of operations (float32 throughout
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +38,7 @@ class CBlock:
     flash: int = 0  # bytes of constant arrays (weights and edge lists)
     scratch: int = 0  # bytes of working buffers (RAM besides the state)
 
-    def const(self, name: str, values, ctype: str = "float") -> str:
+    def const(self, name: str, values: Any, ctype: str = "float") -> str:
         arr = np.asarray(values).reshape(-1)
         if ctype == "float":
             arr = arr.astype(np.float32)
@@ -55,6 +57,12 @@ class CBlock:
         self.decls.append(f"static float {name}[{n}];")
         self.scratch += 4 * n
         return name
+
+
+def _buffer(module: nn.Module, name: str) -> torch.Tensor:
+    value = getattr(module, name)
+    assert isinstance(value, torch.Tensor)
+    return value
 
 
 def _f(t: torch.Tensor) -> np.ndarray:
@@ -111,7 +119,7 @@ def ltc(cell: LTCCell, p: str) -> CBlock:
     ptr, src, dst = _csr((cell.wiring.adjacency != 0).T)  # edges by destination
     flat = src * n + dst  # their positions in the (src, dst) matrices
     idx = index_type(max(n, ni) + 1)
-    wm = (w * cell.mask).reshape(-1)
+    wm = (w * _buffer(cell, "mask")).reshape(-1)
     b.const(f"{p}_ptr", ptr, idx), b.const(f"{p}_src", src, idx)
     b.const(f"{p}_w", _f(wm)[flat]), b.const(f"{p}_werev", _f(wm * cell.erev.reshape(-1))[flat])
     b.const(f"{p}_sigma", _f(cell.sigma).reshape(-1)[flat])
@@ -119,7 +127,7 @@ def ltc(cell: LTCCell, p: str) -> CBlock:
     sptr, ssrc, sdst = _csr((cell.wiring.sensory_adjacency != 0).T)
     sflat = ssrc * n + sdst
     b.const(f"{p}_sptr", sptr, idx), b.const(f"{p}_ssrc", ssrc, idx)
-    b.const(f"{p}_sw", _f(sw * cell.sensory_mask).reshape(-1)[sflat])
+    b.const(f"{p}_sw", _f(sw * _buffer(cell, "sensory_mask")).reshape(-1)[sflat])
     for name in ("sigma", "mu", "erev"):
         b.const(f"{p}_s{name}", _f(getattr(cell, f"sensory_{name}")).reshape(-1)[sflat])
     gleak = cell.positive(cell.gleak)
@@ -158,7 +166,9 @@ def ltc(cell: LTCCell, p: str) -> CBlock:
     return b
 
 
-def _closed_form(mode: CfCMode, z: str, n: int, new: str, a_pure=None, w_tau=None) -> str:
+def _closed_form(
+    mode: CfCMode, z: str, n: int, new: str, a_pure: str | None = None, w_tau: str | None = None
+) -> str:
     """C of :func:`liquidtorch.cells.cfc.closed_form` for unit ``o`` over heads ``z``."""
     if mode is CfCMode.PURE:
         return (
@@ -174,7 +184,7 @@ def _closed_form(mode: CfCMode, z: str, n: int, new: str, a_pure=None, w_tau=Non
     )
 
 
-def _pure_params(b: CBlock, p: str, owner) -> tuple[str | None, str | None]:
+def _pure_params(b: CBlock, p: str, owner: Any) -> tuple[str | None, str | None]:
     if owner.A is None:
         return None, None
     return b.const(f"{p}_A", _f(owner.A)), b.const(f"{p}_wtau", _f(owner.w_tau))
@@ -218,6 +228,7 @@ def wired_cfc(cell: WiredCfCCell, p: str) -> CBlock:
     code, ff, n_ff = "", "x", ni
     k_heads = 1 if cell.mode is CfCMode.PURE else 4
     idx = index_type(ni + 2 * n + 1)
+    layer: Any
     for li, (layer, (_, ids)) in enumerate(zip(cell.layers, cell.wiring.layers, strict=True)):
         q, n_out = f"{p}_l{li}", len(ids)
         weight, mask = _f(layer.heads.weight), _f(layer.mask)
@@ -282,7 +293,12 @@ def mixed(cell: MixedMemoryCell, p: str) -> CBlock:
 
 def cell_block(cell: nn.Module, p: str) -> CBlock:
     """The C of one cell (LTC, dense CfC, wired CfC, mixed memory around either)."""
-    kinds = {LTCCell: ltc, CfCCell: cfc, WiredCfCCell: wired_cfc, MixedMemoryCell: mixed}
+    kinds: dict[type, Callable[[Any, str], CBlock]] = {
+        LTCCell: ltc,
+        CfCCell: cfc,
+        WiredCfCCell: wired_cfc,
+        MixedMemoryCell: mixed,
+    }
     emit = kinds.get(type(cell))
     if emit is None:
         raise ValueError(

@@ -12,6 +12,7 @@ exports like any module.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,9 +38,10 @@ def inference_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).float().cpu().eval()
 
 
-def _parts(cell: nn.Module) -> int:
+def cell_shape(cell: Any) -> tuple[int, int]:
+    """``(parts, size)`` of a cell's state: ``(2, n)`` for an ``(h, c)`` state."""
     probe = cell.init_state(1)
-    return len(probe) if isinstance(probe, tuple) else 1
+    return (len(probe) if isinstance(probe, tuple) else 1), int(cell.state_size)
 
 
 class StepModule(nn.Module):
@@ -60,10 +62,10 @@ class StepModule(nn.Module):
         self.cells = layer.cells
         self.proj = layer.proj
         self.head = head
-        self.parts = [_parts(c) for c in self.cells]
-        self.input_size = layer.input_size
-        self.state_size = sum(p * c.state_size for p, c in zip(self.parts, self.cells, strict=True))
-        self.output_size = head.out_features if head is not None else layer.output_size
+        self.shapes = [cell_shape(c) for c in self.cells]
+        self.input_size: int = layer.input_size
+        self.state_size = sum(parts * n for parts, n in self.shapes)
+        self.output_size: int = head.out_features if head is not None else layer.output_size
 
     def init_state(self, batch: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.zeros(batch, self.state_size, dtype=dtype)
@@ -75,8 +77,7 @@ class StepModule(nn.Module):
         ``y`` (batch, output_size), the new state (batch, state_size)."""
         new: list[torch.Tensor] = []
         offset, y = 0, x
-        for cell, parts in zip(self.cells, self.parts, strict=True):
-            n = cell.state_size
+        for cell, (parts, n) in zip(self.cells, self.shapes, strict=True):
             pieces = [state[:, offset + k * n : offset + (k + 1) * n] for k in range(parts)]
             offset += parts * n
             y, s = cell(y, tuple(pieces) if parts > 1 else pieces[0], dt)

@@ -37,7 +37,7 @@ def export_bundle(
     formats: set[Format] | frozenset[Format] = frozenset({Format.ONNX, Format.C}),
     name: str = "model",
     int8: bool = False,
-    task=None,
+    task: Any = None,
     check_steps: int = 1000,
     timing: bool = True,
 ) -> dict[str, Any]:
@@ -124,7 +124,8 @@ def export_bundle(
             exe.unlink()
     if errors:
         inputs = "random" if task is None else f"{task.name} test inputs"
-        card["error_vs_pytorch"] = errors | {"stream_steps": sample.x.shape[1], "inputs": inputs}
+        steps = 0 if sample is None else sample.x.shape[1]
+        card["error_vs_pytorch"] = errors | {"stream_steps": steps, "inputs": inputs}
     if latency:
         card["latency_per_step_batch_1"] = latency
     if metric:

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -99,19 +100,21 @@ def c_source(model: nn.Module, name: str = "model") -> tuple[str, str, CBlock, S
     p = c_identifier(name)
     step = StepModule(inference_copy(model))
     total = CBlock()
-    calls, x, offset = [], "x", 0
-    for i, (cell, parts) in enumerate(zip(step.cells, step.parts, strict=True)):
+    calls: list[str] = []
+    x, offset, width = "x", 0, step.input_size
+    cell: Any
+    for i, (cell, (parts, n)) in enumerate(zip(step.cells, step.shapes, strict=True)):
         block = cell_block(cell, f"{p}_c{i}")
-        out = f"{p}_o{i}"
-        block.buffer(out, cell.output_size)
+        out, width = f"{p}_o{i}", int(cell.output_size)
+        block.buffer(out, width)
         total.decls += block.decls
         total.code += block.code
         total.flash += block.flash
         total.scratch += block.scratch
         calls.append(f"    {p}_c{i}({x}, state + {offset}, dt, {out});\n")
-        x, offset, width = out, offset + parts * cell.state_size, cell.output_size
+        x, offset = out, offset + parts * n
     for what, mod in (("proj", step.proj), ("head", step.head)):
-        if mod is not None:
+        if isinstance(mod, nn.Linear):
             out = total.buffer(f"{p}_{what}", mod.out_features)
             calls.append(linear(total, f"{p}_{what}", mod, x, out))
             x, width = out, mod.out_features

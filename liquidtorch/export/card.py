@@ -23,7 +23,9 @@ from torch import nn
 from ._step import StepModule, split_model
 
 
-def latencies_us(steppers: dict[str, Callable[[], Any]], steps: int = 200, rounds: int = 7):
+def latencies_us(
+    steppers: dict[str, Callable[[], Any]], steps: int = 200, rounds: int = 7
+) -> dict[str, float]:
     """Microseconds per call of each stepper: rounds of ``steps`` calls, the contenders
     alternating within each round (a busy machine slows them alike), median per stepper."""
     times: dict[str, list[float]] = {name: [] for name in steppers}
@@ -42,7 +44,8 @@ def pytorch_stepper(model: nn.Module) -> Callable[[], None]:
     """One streaming step at batch 1: the layer's ``step`` (its fast lane) and the head."""
     layer, head = split_model(model)
     layer.eval()
-    x, state = torch.randn(1, layer.input_size), [None]
+    x = torch.randn(1, layer.input_size)
+    state: list[Any] = [None]
 
     @torch.no_grad()
     def one() -> None:
@@ -78,7 +81,7 @@ def c_latency_us(exe: str | Path, steps: int = 200_000) -> float:
 
 
 @torch.no_grad()
-def torch_metric(model: nn.Module, task, split: str = "test") -> float:
+def torch_metric(model: nn.Module, task: Any, split: str = "test") -> float:
     """The task metric of the PyTorch model on a split (the model called as in training)."""
     from ..train import task_metric
 
@@ -93,7 +96,7 @@ def torch_metric(model: nn.Module, task, split: str = "test") -> float:
     return float(task_metric(task)(pred, {"y": data.y, "lengths": data.lengths}))
 
 
-def onnx_metric(path: str | Path, task, split: str = "test") -> float:
+def onnx_metric(path: str | Path, task: Any, split: str = "test") -> float:
     """The task metric of an ONNX sequence graph on a split (per-sequence tasks read the
     output at each sequence's last valid step)."""
     from ..train import task_metric

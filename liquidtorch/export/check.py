@@ -8,11 +8,14 @@ reference path) for every step's output and state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..layers import SequenceLayer
 from ._step import StepModule, inference_copy, split_model
 
 
@@ -34,7 +37,7 @@ class Probe:
     per_step: bool
 
 
-def flat_state(layer: nn.Module, state) -> torch.Tensor:
+def flat_state(layer: SequenceLayer, state: Any) -> torch.Tensor:
     """A layer's public state (tensor, ``(h, c)``, stacked layers) as (batch, state_size)."""
     parts = state if isinstance(state, tuple) else (state,)
     if len(layer.cells) == 1:
@@ -80,7 +83,7 @@ def probe(
     )  # fmt: skip
 
 
-def task_stream(task, steps: int, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def task_stream(task: Any, steps: int, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """``batch`` streams of ``steps`` steps cut from the task's test sequences laid end to
     end (their real inputs and elapsed times): (batch, steps, features), (batch, steps)."""
     data = task.test
@@ -108,7 +111,7 @@ def errors(p: Probe, ys: np.ndarray, states: np.ndarray) -> dict[str, float]:
     return out
 
 
-def onnx_errors(files, p: Probe) -> dict[str, dict[str, float]]:
+def onnx_errors(files: Any, p: Probe) -> dict[str, dict[str, float]]:
     """Errors of the step graph streamed over every step (state fed back) and of the
     sequence graph in one call."""
     from .onnx import session
@@ -129,7 +132,7 @@ def onnx_errors(files, p: Probe) -> dict[str, dict[str, float]]:
     }
 
 
-def c_errors(exe, p: Probe) -> dict[str, float]:
+def c_errors(exe: str | Path, p: Probe) -> dict[str, float]:
     """Errors of the compiled example ``main.c`` (``-s``: outputs and state per step),
     each batch row streamed from a reset state."""
     import subprocess

@@ -23,9 +23,11 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,7 +54,7 @@ class OnnxFiles:
     sequence: Path
 
 
-def require(module: str):
+def require(module: str) -> Any:
     """Import an optional dependency of the exporters with a message naming the extra."""
     import importlib
 
@@ -65,7 +67,7 @@ def require(module: str):
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """torch.onnx's deprecation notes and registration log lines are not the user's concern."""
     log = logging.getLogger("torch.onnx")
     level = log.level
@@ -78,7 +80,7 @@ def _quiet():
         log.setLevel(level)
 
 
-def step_proto(model: nn.Module, *, exporter: Exporter | str = Exporter.TORCHSCRIPT):
+def step_proto(model: nn.Module, *, exporter: Exporter | str = Exporter.TORCHSCRIPT) -> Any:
     """The step graph of ``model`` as an ``onnx.ModelProto`` (float32, dynamic batch)."""
     onnx = require("onnx")
     exporter = Exporter(exporter)
@@ -88,7 +90,8 @@ def step_proto(model: nn.Module, *, exporter: Exporter | str = Exporter.TORCHSCR
         if exporter is Exporter.TORCHSCRIPT:
             buffer = io.BytesIO()
             torch.onnx.export(
-                step, args, buffer, input_names=list(STEP_INPUTS),
+                step, args, buffer,  # type: ignore[arg-type]  # a file object works
+                input_names=list(STEP_INPUTS),
                 output_names=list(STEP_OUTPUTS),
                 dynamic_axes={k: {0: "batch"} for k in STEP_INPUTS + STEP_OUTPUTS},
                 opset_version=17, dynamo=False,
@@ -99,10 +102,11 @@ def step_proto(model: nn.Module, *, exporter: Exporter | str = Exporter.TORCHSCR
             step, args, input_names=list(STEP_INPUTS), output_names=list(STEP_OUTPUTS),
             dynamic_shapes=({0: batch}, {0: batch}, {0: batch}), dynamo=True, verbose=False,
         )  # fmt: skip
+        assert program is not None
         return program.model_proto
 
 
-def _rename_graph(graph, prefix: str) -> None:
+def _rename_graph(graph: Any, prefix: str) -> None:
     """Prefix every value name of ``graph`` (a Scan body must not shadow outer names)."""
     name = lambda n: f"{prefix}{n}" if n else n
     for node in graph.node:
@@ -115,7 +119,7 @@ def _rename_graph(graph, prefix: str) -> None:
             item.name = name(item.name)
 
 
-def sequence_proto(step):
+def sequence_proto(step: Any) -> Any:
     """Wrap a step ``ModelProto`` in ``Scan`` over time (batch-first; dynamic length)."""
     onnx = require("onnx")
     from onnx import TensorProto, helper
@@ -157,7 +161,7 @@ def sequence_proto(step):
     return model
 
 
-def _dim(model, name: str) -> int:
+def _dim(model: Any, name: str) -> int:
     """The feature size (axis 1) of the step graph's input or output ``name``."""
     for v in list(model.graph.input) + list(model.graph.output):
         if v.name == name:
@@ -185,7 +189,7 @@ def export_onnx(
     return files
 
 
-def session(path: str | Path):
+def session(path: str | Path) -> Any:
     """An onnxruntime CPU session on one thread (the latency we report is batch 1, 1 core)."""
     ort = require("onnxruntime")
     options = ort.SessionOptions()

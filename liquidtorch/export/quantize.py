@@ -13,6 +13,7 @@ their inputs on the fly. What that covers depends on the cell:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .onnx import OnnxFiles, require
 
@@ -51,7 +52,7 @@ def quantized_nodes(path: str | Path) -> dict[str, int]:
     onnx = require("onnx")
     counts = {"int8": 0, "float": 0}
 
-    def walk(graph) -> None:
+    def walk(graph: Any) -> None:
         for node in graph.node:
             if node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "QGemm"):
                 counts["int8"] += 1
