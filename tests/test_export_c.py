@@ -22,7 +22,13 @@ MODELS = {
     "cfc": lambda: CfC(3, 8, backbone_units=16),
     "cfc_pure_two_backbone_layers": lambda: CfC(3, 6, mode="pure", backbone_layers=2),
     "cfc_no_gate_silu": lambda: CfC(3, 6, mode="no_gate", activation="silu"),
+    "cfc_no_backbone": lambda: CfC(3, 5, backbone_layers=0),
+    "cfc_gelu_dropout": lambda: CfC(3, 5, activation="gelu", backbone_dropout=0.3),
     "cfc_ncp": lambda: CfC(3, AutoNCP(10, 2)),
+    "cfc_ncp_pure_ncps_recurrence": lambda: CfC(3, AutoNCP(10, 2), mode="pure", recurrence="ncps"),
+    "ltc_clamp_linear_maps": lambda: LTC(
+        3, 6, constraint="clamp", input_mapping="linear", output_mapping="none"
+    ),
     "cfc_ncp_mixed": lambda: CfC(3, AutoNCP(10, 2), mixed_memory=True),
     "ltc": lambda: LTC(3, 5),
     "ltc_ncp": lambda: LTC(3, AutoNCP(10, 2)),
