@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._utils import as_dt
 from ..cells import CfCCell, CfCMode, LTCCell, MixedMemoryCell, WiredCfCCell
 from ..cells.cfc import closed_form
-from ..cells.ltc import as_dt
 
 
 @dataclass(frozen=True)

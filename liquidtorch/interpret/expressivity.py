@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._utils import as_dt
 from ..baselines.ctrnn import CTRNNCell
 from ..baselines.neural_ode import NeuralODECell
 from ..cells import LTCCell, get_activation
-from ..cells.ltc import as_dt
 from ..wirings import FullyConnected
 
 
