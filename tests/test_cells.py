@@ -94,6 +94,7 @@ def test_ltc_absent_synapses_have_no_effect():
     torch.testing.assert_close(cell(x, v)[0], y)
 
 
+@pytest.mark.slow
 @given(
     inputs=st.integers(1, 6),
     units=st.integers(2, 8),
@@ -147,6 +148,7 @@ def _trajectory_error(solver_cls, unfolds, ref):
     return (cell(x, v0, ref["dt"])[1] - ref["v"]).abs().max().item()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "solver_cls, order, unfolds",
     [(Euler, 1, [16, 32, 64, 128]), (SemiImplicit, 1, [16, 32, 64, 128]), (RK4, 4, [4, 8, 16])],

@@ -51,6 +51,7 @@ def test_models_lists_every_model():
         assert name in text
 
 
+@pytest.mark.slow
 def test_train_evaluate_resume(tmp_path):
     run = tmp_path / "run"
     args = ["train", "xor", "--model", "cfc", "--units", "4", "--epochs", "1", *XOR]
@@ -306,6 +307,7 @@ def test_evaluate_unfinished_run_dir(tmp_path):
     assert result.exit_code == 2 and "missing cli.json" in text
 
 
+@pytest.mark.slow
 def test_python_dash_m():
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}

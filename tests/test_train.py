@@ -267,6 +267,7 @@ def test_without_rich_and_matplotlib(tmp_path, monkeypatch, caplog):
     assert {p.name for p in tmp_path.iterdir()} == RUN_FILES - {"learning_curve.png"}
 
 
+@pytest.mark.slow
 def test_heavy_dependencies_are_lazy():
     code = (
         "import sys, liquidtorch.train, liquidtorch.zoo; "
