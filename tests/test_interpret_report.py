@@ -23,7 +23,16 @@ from liquidtorch.kernels import use_fused  # noqa: E402
 from liquidtorch.train import TrainConfig  # noqa: E402
 from liquidtorch.zoo import build_model  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "_cache")
+
+
+@pytest.fixture(scope="module")
+def _cache(tmp_path_factory):
+    """Task data cached in a temporary folder, not the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIQUIDTORCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
 
 TASK = ("xor_irregular", {"length": 6, "n_samples": 120})  # padded, irregular: every path
 SMALL = ExplainOptions(shown=2, fit_sequences=40, test_sequences=18, depths=(1, 2, 3),
@@ -44,7 +53,7 @@ def make_run(path: Path, model: str, units: int = 8) -> Path:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory, one_thread):
+def report(tmp_path_factory, one_thread, _cache):
     root = tmp_path_factory.mktemp("explain")
     run = make_run(root / "ltc", "ltc_ncp")
     base = make_run(root / "lstm", "lstm")

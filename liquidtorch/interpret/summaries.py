@@ -105,11 +105,15 @@ def expressivity_report(
     activations: tuple[str, ...] = ("default", "tanh", "sigmoid", "relu", "hardtanh"),
     seeds: int = 3,
     steps: int = 200,
-    base_width: int = 32,
+    base_width: int | None = None,
 ) -> Written:
     """Run :func:`~liquidtorch.interpret.expressivity.trajectory_study` and write its table,
-    figure and records."""
+    figure and records. Depth and activation vary at ``base_width`` (default: the middle
+    of ``widths``)."""
     started = time.perf_counter()
+    if not widths or not depths or not activations:
+        raise ValueError("widths, depths and activations must each name at least one value")
+    base_width = sorted(widths)[len(widths) // 2] if base_width is None else base_width
     base = {"width": base_width, "depth": 1, "activation": "default"}
     records = records_to_json(
         trajectory_study(
@@ -117,13 +121,11 @@ def expressivity_report(
             base_width=base_width, base_depth=1, base_activation="default",
         )
     )  # fmt: skip
-    paths = {
-        f"{f.value}, width {base_width}, depth {d}": measure(f, base_width, d, "default", 0, steps)[
-            1
-        ].numpy()
-        for f in Family
-        for d in (1, max(depths))
-    }
+    paths = {}  # example trajectories: each family at the base width, shallow and deep
+    for family in Family:
+        for depth in sorted({1, max(depths)}):
+            _, path = measure(family, base_width, depth, "default", 0, steps)
+            paths[f"{family.value}, width {base_width}, depth {depth}"] = path.numpy()
     fig = figures.expressivity_figure(records, paths, base)
     report = Report("liquidtorch expressivity: latent trajectory length")
     report.paragraph(
