@@ -14,7 +14,7 @@ pytestmark = [
     pytest.mark.skipif(find_compiler() is None, reason="no C compiler"),
 ]
 
-# Measured: at most ~4e-7 from the reference path over 300 steps (different summation
+# Measured: at most ~7e-7 over 60-300 steps on random models (different summation
 # order and libm's expf/tanhf against torch's vectorised ones).
 TOL = 1e-5
 
