@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 # More threads than this are never chosen by default: no model here was measured to gain
 # from them (a 2-core machine cannot show it), and each one more is one more to wait for.
@@ -72,6 +73,23 @@ def default_threads(cpus: int | None = None, busy: float | None = None) -> int:
     if cpus - busy >= _IDLE_FOR_TWO:
         return max(1, min(MAX_DEFAULT_THREADS, cpus))
     return 1
+
+
+def prefer_passive_wait() -> bool:
+    """Make OpenMP's idle threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``,
+    unless the variable is set already); returns whether it takes effect.
+
+    OpenMP reads the variable once, when torch is imported: this must run before anything
+    imports torch (the ``liquidtorch`` package itself does, so load this module first);
+    afterwards it changes nothing and returns False. With spinning threads a multi-threaded step on a shared machine
+    waits for a thread that another process has pushed off its core (measured on 2 shared
+    cores: an LSTM training step at 2 threads 45x slower than at 1 when spinning, no slower
+    when sleeping; ``docs/performance.md``).
+    """
+    if "torch" in sys.modules:
+        return False
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"
 
 
 def _check(n: int | None) -> None:

@@ -100,3 +100,33 @@ def test_machine_busy_counts_running_processes(monkeypatch):
     assert _threads.machine_busy() == 2.0
     monkeypatch.setattr(_threads, "_running_processes", lambda: None)
     assert _threads.machine_busy() == 0.2
+
+
+def test_passive_wait_only_before_torch(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert not _threads.prefer_passive_wait()  # torch is imported: too late
+    assert "OMP_WAIT_POLICY" not in _threads.os.environ
+    monkeypatch.delitem(_threads.sys.modules, "torch")
+    assert _threads.prefer_passive_wait()
+    assert _threads.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice stays
+    assert not _threads.prefer_passive_wait()
+    assert _threads.os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_passive_wait_in_a_fresh_process():
+    import os
+    import subprocess
+    import sys
+
+    # The module alone (the package imports torch); then torch sees the policy.
+    code = (
+        "import importlib.util, os, sys; "
+        f"spec = importlib.util.spec_from_file_location('t', {_threads.__file__!r}); "
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+        "print(m.prefer_passive_wait(), os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "PASSIVE", "False"]
