@@ -303,3 +303,11 @@ def test_synapse_table_counts_every_synapse():
     assert total == wiring.synapse_count + wiring.sensory_synapse_count
     excitatory = sum(r[2] for r in rows)
     assert excitatory == int((wiring.adjacency == 1).sum() + (wiring.sensory_adjacency == 1).sum())
+
+
+def test_diverged_trajectories_are_null_in_json():
+    from liquidtorch.interpret.expressivity import TrajectoryRecord, records_to_json
+
+    rows = records_to_json([TrajectoryRecord("ltc", 4, 1, "tanh", 0, math.inf),
+                            TrajectoryRecord("ltc", 4, 1, "default", 0, 2.5)])  # fmt: skip
+    assert [(r["length"], r["diverged"]) for r in rows] == [(None, True), (2.5, False)]

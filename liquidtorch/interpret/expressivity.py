@@ -175,4 +175,12 @@ def trajectory_study(
 
 
 def records_to_json(records: list[TrajectoryRecord]) -> list[dict]:
-    return [asdict(r) for r in records]
+    """Plain dicts; a diverged state's infinite length becomes ``None`` (strict JSON has no
+    infinity) with ``"diverged": True``."""
+    out = []
+    for r in records:
+        d = asdict(r)
+        d["diverged"] = not math.isfinite(r.length)
+        d["length"] = r.length if math.isfinite(r.length) else None
+        out.append(d)
+    return out

@@ -230,7 +230,12 @@ def expressivity_figure(records: list[dict], paths: dict[str, np.ndarray], base:
         for f in families:
             rows = [r for r in records if r["family"] == f and all(r[o] == base[o] for o in others)]
             keys = sorted({r[axis] for r in rows}, key=lambda v: (isinstance(v, str), v))
-            means = [np.mean([r["length"] for r in rows if r[axis] == v]) for v in keys]
+            means = [
+                np.mean(
+                    [np.inf if r["length"] is None else r["length"] for r in rows if r[axis] == v]
+                )
+                for v in keys
+            ]
             pos = range(len(keys)) if axis == "activation" else keys
             ax.plot(pos, [m if math.isfinite(m) else np.nan for m in means], marker="o", label=f)
             if axis == "activation":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,23 @@ def _write(out: Path, stem: str, payload: dict, fig, report: Report, caption: st
     out.mkdir(parents=True, exist_ok=True)
     png = figure_png(fig)
     paths = (out / f"{stem}.json", out / f"{stem}.png", out / f"{stem}.html")
-    write_atomic(paths[0], (json.dumps(payload, indent=2) + "\n").encode())
+    text = json.dumps(_strict(payload), indent=2, allow_nan=False)
+    write_atomic(paths[0], (text + "\n").encode())
     write_atomic(paths[1], png)
     report.image(png, caption)
     report.write(paths[2])
     return paths
+
+
+def _strict(obj):
+    """``obj`` with NaN and infinities as ``None``: strict JSON has neither."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
 
 
 def robustness_report(
@@ -145,13 +158,14 @@ def expressivity_report(
 
 
 def _means(records: list[dict]) -> list[dict]:
-    """Records averaged over seeds."""
+    """Records averaged over seeds (a diverged seed makes the mean infinite)."""
     groups: dict[tuple, list[float]] = {}
     for r in records:
         groups.setdefault((r["family"], r["width"], r["depth"], r["activation"]), []).append(
             r["length"]
         )
     return [
-        {"family": f, "width": w, "depth": d, "activation": a, "length": float(np.mean(v))}
+        {"family": f, "width": w, "depth": d, "activation": a,
+         "length": float(np.mean([math.inf if x is None else x for x in v]))}
         for (f, w, d, a), v in groups.items()
-    ]
+    ]  # fmt: skip
