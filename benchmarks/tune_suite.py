@@ -32,7 +32,7 @@ import torch
 
 from liquidtorch.experiments import load_task
 from liquidtorch.train import TrainConfig, Trainer, task_loss, task_metric, write_json_atomic
-from liquidtorch.tune import TuneSpec, default_space, load_best, model_kwargs, tune
+from liquidtorch.tune import TuneSpec, default_space, load_best, tune
 from liquidtorch.zoo import build_model, effective_parameters, synapse_count
 
 ROOT = Path(__file__).resolve().parent / "tuning"
@@ -55,7 +55,7 @@ class Entry:
 # (on a shared 2-core machine an epoch costs 10-20x its unloaded time, so the later
 # entries may need another sitting). Budgets are equal within a task.
 SUITE = (
-    Entry("watch", ("cfc_ncp", "ltc_ncp", "lstm", "cfc"), epochs=12),
+    Entry("watch", ("cfc_ncp", "lstm", "ltc_ncp", "cfc"), epochs=12),
     Entry("halfcheetah", ("ltc_ncp", "lstm"), epochs=6, trials=8),
     Entry("watch", ("gru", "cfc_mixed"), epochs=12),
     Entry("halfcheetah", ("cfc_ncp", "cfc", "gru"), epochs=6, trials=8),
@@ -84,9 +84,7 @@ def train_seed(best: dict, seed: int, task, *, units: int | None = None, model: 
     """Train ``best``'s settings with ``seed`` (best validation epoch restored); test record."""
     model_name = model or best["model"]
     options = best["model_options"] if model is None else {}
-    net = build_model(
-        model_name, task, units=units or best["units"], seed=seed, **model_kwargs(options)
-    )
+    net = build_model(model_name, task, units=units or best["units"], seed=seed, **options)
     config = TrainConfig.for_task(task, **best["train"], seed=seed, progress=False)
     trainer = Trainer(
         net, task_loss(task), task.train, task.val, config, metric_fn=task_metric(task)

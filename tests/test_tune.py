@@ -21,7 +21,6 @@ from liquidtorch.tune import (  # noqa: E402
     load_best,
     load_space,
     make_best,
-    model_kwargs,
     parse_dimension,
     tune,
 )
@@ -76,16 +75,18 @@ def test_space_update_split_and_defaults():
     assert load_space is not None and narrowed.to_json()["units"] == "32"
 
 
-def test_model_kwargs_builds_the_solver():
+def test_ltc_space_options_build_a_solver(tmp_path):
+    """The LTC space's ``ode_unfolds`` (and a ``solver`` by name) are zoo model options."""
+    from liquidtorch.experiments import load_task
     from liquidtorch.solvers import RK4, SemiImplicit
+    from liquidtorch.zoo import build_model
 
-    assert model_kwargs({"ode_unfolds": 3}) == {"solver": SemiImplicit(unfolds=3)}
-    assert model_kwargs({"solver": "rk4", "sparsity_level": 0.5}) == {
-        "solver": RK4(unfolds=6),
-        "sparsity_level": 0.5,
-    }
-    with pytest.raises(ValueError, match="solver"):
-        model_kwargs({"solver": "dopri"})
+    assert "ode_unfolds" in default_space("ltc_ncp").searched
+    task = load_task("xor", XOR)
+    cell = build_model("ltc_ncp", task, units=8, ode_unfolds=3).layer.cells[0]
+    assert cell.solver == SemiImplicit(unfolds=3)
+    cell = build_model("ltc_ncp", task, units=8, solver="rk4").layer.cells[0]
+    assert cell.solver == RK4(unfolds=6)
 
 
 # --------------------------------------------------------------------------- studies
@@ -198,9 +199,7 @@ def test_best_settings_build_and_train(tmp_path):
     tune(tiny_spec(tmp_path), quiet=True)
     best = load_best(tmp_path / "best.json")
     task = load_task(best["task"], best["task_options"])
-    model = build_model(
-        best["model"], task, units=best["units"], **model_kwargs(best["model_options"])
-    )
+    model = build_model(best["model"], task, units=best["units"], **best["model_options"])
     assert effective_parameters(model) == best["result"]["parameters"]
     config = TrainConfig.for_task(task, **best["train"])
     assert (config.lr, config.epochs) == (best["train"]["lr"], 2)
@@ -231,6 +230,22 @@ def test_cli_tunes_and_writes_best(tmp_path):
     assert result.exit_code == 0, result.output
     assert "best val accuracy" in result.output
     assert load_best(run / "best.json")["units"] in (4, 8)
+
+
+def test_best_json_round_trips_into_train(tmp_path):
+    """`liquidtorch train TASK --config best.json` trains the best trial's settings."""
+    tune(tiny_spec(tmp_path / "study"), quiet=True)
+    best = load_best(tmp_path / "study" / "best.json")
+    run = tmp_path / "run"
+    result = runner.invoke(
+        app, ["train", "xor", "--config", str(tmp_path / "study" / "best.json"),
+              "--run-dir", str(run), "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    spec = json.loads((run / "cli.json").read_text())
+    assert (spec["model"], spec["units"], spec["task_options"]) == ("lstm", best["units"], XOR)
+    config = json.loads((run / "config.json").read_text())
+    assert config["lr"] == best["train"]["lr"] and config["epochs"] == 2
 
 
 def test_cli_user_csv(tmp_path):

@@ -21,7 +21,6 @@ from .space import (
     Space,
     default_space,
     load_space,
-    model_kwargs,
     parse_dimension,
     parse_items,
 )
@@ -43,7 +42,6 @@ __all__ = [
     "load_best",
     "load_space",
     "make_best",
-    "model_kwargs",
     "parse_dimension",
     "parse_items",
     "tune",

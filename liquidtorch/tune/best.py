@@ -7,14 +7,14 @@ Keys (all present; JSON values only)::
     task_options    loader options of the task (object)
     model           zoo model name (str)
     units           neurons / hidden units (int)
-    model_options   zoo model options, JSON (object; pass through ``model_kwargs``)
+    model_options   zoo model options, JSON (object; ``build_model`` takes them as they are)
     train           TrainConfig overrides: lr, weight_decay, batch_size, epochs, ... (object)
     result          what the study measured: metric, direction, value (the best validation
                     metric), trial, trials, study, parameters (object; informative)
 
 >>> best = load_best("runs/tune-watch-cfc_ncp/best.json")                  # doctest: +SKIP
 >>> model = build_model(best["model"], task, units=best["units"],
-...                     **model_kwargs(best["model_options"]))              # doctest: +SKIP
+...                     **best["model_options"])                            # doctest: +SKIP
 >>> config = TrainConfig.for_task(task, **best["train"])                    # doctest: +SKIP
 """
 

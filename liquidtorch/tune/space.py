@@ -6,8 +6,7 @@ fixed by its name:
 - ``units`` -> the model's size (``build_model(units=...)``);
 - ``lr``, ``weight_decay``, ``batch_size``, ``grad_clip`` -> the training settings;
 - anything else -> a model option (``backbone_units``, ``mode``, ``sparsity_level``, ...;
-  ``solver`` and ``ode_unfolds`` build an LTC :class:`~liquidtorch.solvers.Solver`, see
-  :func:`model_kwargs`).
+  ``solver`` (a name) and ``ode_unfolds`` build an LTC solver in the zoo).
 
 Every model has a default space by family (:func:`default_space`); the user narrows or
 widens it with the compact text form of :func:`parse_dimension`::
@@ -36,7 +35,6 @@ from typing import Any
 
 TRAIN_KEYS = ("lr", "weight_decay", "batch_size", "grad_clip")
 SIZE_KEY = "units"
-SOLVERS = ("semi_implicit", "euler", "rk4")
 
 
 @dataclass(frozen=True)
@@ -324,17 +322,13 @@ _MODE_FIXED = ("cfc_no_gate", "cfc_pure")
 
 
 def family(model: str) -> str:
-    """The default-space family of a zoo model: ``baseline``, ``cfc``, ``cfc_ncp``, ``ltc``
-    or ``ltc_ncp``."""
-    from liquidtorch.zoo import MODELS
+    """The default-space family of a zoo model (from its registry entry): ``baseline``,
+    ``cfc``, ``cfc_ncp`` (wired), ``ltc`` or ``ltc_ncp`` (wired)."""
+    from liquidtorch.zoo import model_info
 
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; known models: {', '.join(sorted(MODELS))}")
-    if model.startswith("cfc"):
-        return "cfc_ncp" if model.endswith("_ncp") else "cfc"
-    if model.startswith("ltc"):
-        return "ltc_ncp" if model.endswith("_ncp") else "ltc"
-    return "baseline"
+    info = model_info(model)
+    kind = info.family.value
+    return f"{kind}_ncp" if info.wired and kind != "baseline" else kind
 
 
 def default_space(model: str) -> Space:
@@ -378,28 +372,3 @@ def default_point(space: Space, model: str, task) -> dict[str, Any]:
         "motor_neurons": min(max(task.output_size, 4), units - 3),
     }
     return {n: known[n] for n in space.searched if n in known and space[n].contains(known[n])}
-
-
-def model_kwargs(model_options: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON model options (as in ``best.json``) -> keyword arguments of
-    :func:`~liquidtorch.zoo.build_model`: ``solver`` (``semi_implicit``/``euler``/``rk4``)
-    and ``ode_unfolds`` (int) become one :class:`~liquidtorch.solvers.Solver`; the rest
-    pass through.
-
-    >>> model_kwargs({"ode_unfolds": 4, "sparsity_level": 0.5})
-    {'sparsity_level': 0.5, 'solver': SemiImplicit(unfolds=4)}
-    """
-    kwargs = dict(model_options)
-    if "solver" not in kwargs and "ode_unfolds" not in kwargs:
-        return kwargs
-    from liquidtorch import solvers
-
-    name = kwargs.pop("solver", "semi_implicit")
-    unfolds = kwargs.pop("ode_unfolds", 6)
-    classes = {"semi_implicit": solvers.SemiImplicit, "euler": solvers.Euler, "rk4": solvers.RK4}
-    if name not in classes:
-        raise ValueError(f"solver must be one of {list(SOLVERS)}, got {name!r}")
-    if isinstance(unfolds, bool) or not isinstance(unfolds, int):
-        raise ValueError(f"ode_unfolds must be an int >= 1, got {unfolds!r}")
-    kwargs["solver"] = classes[name](unfolds=unfolds)
-    return kwargs

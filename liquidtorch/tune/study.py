@@ -28,7 +28,7 @@ from typing import Any
 
 from ..train import write_json_atomic
 from .best import make_best
-from .space import Space, default_point, default_space, model_kwargs
+from .space import Space, default_point, default_space
 from .storage import open_storage
 
 BEST_FILE = "best.json"
@@ -141,9 +141,7 @@ def _build(spec: TuneSpec, task, params: dict[str, Any], seed: int):
     from liquidtorch.zoo import build_model
 
     settings = Space.split(params)
-    return build_model(
-        spec.model, task, units=settings.units, seed=seed, **model_kwargs(settings.model_options)
-    )
+    return build_model(spec.model, task, units=settings.units, seed=seed, **settings.model_options)
 
 
 def _train_config(spec: TuneSpec, task, train: dict[str, Any], seed: int):
@@ -162,10 +160,9 @@ def check(spec: TuneSpec):
     """Fail early, in this process, on what would fail every trial: the model, the task
     and its options, an empty space, option names the model does not take, the storage.
     Returns the loaded task."""
-    from liquidtorch.zoo import MODELS
+    from liquidtorch.zoo import model_info
 
-    if spec.model not in MODELS:
-        raise ValueError(f"unknown model {spec.model!r}; known models: {', '.join(sorted(MODELS))}")
+    model_info(spec.model)  # ValueError naming the known models
     space = spec.resolved_space()
     if not space.searched:
         raise ValueError(
