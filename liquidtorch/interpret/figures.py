@@ -237,7 +237,12 @@ def expressivity_figure(records: list[dict], paths: dict[str, np.ndarray], base:
                 for v in keys
             ]
             pos = range(len(keys)) if axis == "activation" else keys
-            ax.plot(pos, [m if math.isfinite(m) else np.nan for m in means], marker="o", label=f)
+            line = ax.plot(pos, [m if math.isfinite(m) else np.nan for m in means], marker="o",
+                           label=f)[0]  # fmt: skip
+            for p, m in zip(pos, means, strict=True):  # a diverged state: an x at the top
+                if not math.isfinite(m):
+                    ax.plot([p], [0.95], "x", color=line.get_color(), ms=9,
+                            transform=ax.get_xaxis_transform(), clip_on=False)  # fmt: skip
             if axis == "activation":
                 ax.set_xticks(range(len(keys)), keys)
         ax.set_yscale("log")
@@ -246,6 +251,7 @@ def expressivity_figure(records: list[dict], paths: dict[str, np.ndarray], base:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("trajectory length")
     axes[0].legend(fontsize=8)
+    axes[2].set_title("length vs activation (x near the top: diverged)", fontsize=10)
     paxes = bottom.subplots(1, len(paths))
     for ax, (name, path) in zip(np.atleast_1d(paxes), paths.items(), strict=True):
         proj = pca(path, 2).project(path)
