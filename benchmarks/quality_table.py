@@ -1,6 +1,8 @@
 """Combine the quality suite's ``bench.json`` files into one markdown table (for the README).
 
     python benchmarks/quality_table.py benchmarks/quality  ->  benchmarks/quality/table.md
+    python benchmarks/quality_table.py --tuned  ->  benchmarks/tuning/table.md and
+        docs/img/quality_<task>.png (the tuned suite of benchmarks/tune_suite.py)
 
 One block per task, models in the order they were run; the best mean of each task is bold,
 and "vs LSTM" gives each model's mean relative to the LSTM's (accuracy: difference in
@@ -10,6 +12,7 @@ points; errors: ratio, below 1 is better).
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -106,6 +109,7 @@ def _tuned_rows(tuning: Path) -> dict[str, list[dict]]:
                 "mean": doc["mean"],
                 "std": doc["std"],
                 "values": [r["test"] for r in doc["runs"]],
+                "val": statistics.fmean(r["val"] for r in doc["runs"]),
                 "parameters": doc["runs"][0]["parameters"],
                 "synapses": doc["runs"][0]["synapses"],
                 "units": doc["runs"][0]["units"],
@@ -125,9 +129,9 @@ def tuned_table(tuning: Path, quality: Path) -> str:
     suite's, with "vs LSTM" against the tuned LSTM."""
     untuned = _untuned(quality)
     lines = [
-        "| task | model | tuned test (mean ± std, 3 seeds) | vs tuned LSTM | untuned (README) "
-        "| parameters | trials complete/pruned | tuned settings |",
-        "|---|---|---|---|---|---|---|---|",
+        "| task | model | tuned test (mean ± std, 3 seeds) | vs tuned LSTM | best val (mean) "
+        "| untuned test (README) | parameters | trials complete/pruned | tuned settings |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for task, rows in _tuned_rows(tuning).items():
         lstm = next((r for r in rows if r["label"] == "lstm"), None)
@@ -148,7 +152,8 @@ def tuned_table(tuning: Path, quality: Path) -> str:
             note = " (defaults won)" if r["default_best"] else ""
             lines.append(
                 f"| {task} ({r['metric']}, {r['epochs']} ep) | {r['label']} | {value} | {vs} "
-                f"| {old_text} | {r['parameters']} | {r['trials']} | {r['settings']}{note} |"
+                f"| {r['val']:.4f} | {old_text} | {r['parameters']} | {r['trials']} "
+                f"| {r['settings']}{note} |"
             )
     return "\n".join(lines) + "\n"
 
