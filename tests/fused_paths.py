@@ -20,7 +20,9 @@ def run_path(model, fused: bool, x, *, hx=None, inference: bool = False, **kw):
     """
     model.zero_grad()
     leaves = {"input": x.clone().requires_grad_()}
-    if hx is not None:
+    if isinstance(hx, tuple):  # mixed memory: (h, c)
+        leaves["hx"], leaves["cx"] = hx = tuple(t.clone().requires_grad_() for t in hx)
+    elif hx is not None:
         leaves["hx"] = hx = hx.clone().requires_grad_()
     ts = kw.get("timespans")
     if isinstance(ts, torch.Tensor) and ts.is_floating_point():

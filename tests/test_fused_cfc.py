@@ -93,7 +93,7 @@ def test_gradcheck(mode):
     h0 = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
 
     def run(x, dt, h0, *params):
-        return cell.fused_scan(x, dt, valid, h0)
+        return cell.fused_states(x, dt.squeeze(-1), valid, h0)
 
     params = [p for p in cell.parameters()]
     assert torch.autograd.gradcheck(run, (x, dt, h0, *params))

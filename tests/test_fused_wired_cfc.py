@@ -109,8 +109,10 @@ def test_fused_path_is_used_and_can_be_turned_off(kernel_calls):
     kernel_calls.clear()
     with use_fused(False):
         CfC(3, AutoNCP(8, 2))(x)
-    CfC(3, AutoNCP(8, 2), mixed_memory=True)(x)  # not served by the fused path
+        CfC(3, AutoNCP(8, 2), mixed_memory=True)(x)
     assert not kernel_calls
+    CfC(3, AutoNCP(8, 2), mixed_memory=True)(x)  # mixed memory: the LSTM inside the kernel
+    assert kernel_calls
 
 
 def test_masked_weights_get_exactly_zero_gradient():

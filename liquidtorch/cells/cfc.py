@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .._utils import as_dt
 from ..kernels import fused_enabled, fused_switch_on
+from ..kernels._common import FUSED_ACTIVATIONS
 from ..kernels.cfc import CfCPlan, cfc_states
-from ._activations import Activation, LeCunTanh, get_activation
-from ._base import UnitsCell
+from ..kernels.cfc_step import FusedCfCStep
+from ..kernels.mixed_cfc import MixedCfCPlan, MixedCfCScan
+from ._activations import LECUN_IN, LECUN_OUT, Activation, get_activation
+from ._base import UnitsCell, check_dtype
 from .options import CfCMode, coerce
 
-# Backbone activations the fused path knows.
-_FUSED_ACTIVATIONS = {LeCunTanh: "lecun_tanh", nn.Tanh: "tanh", nn.ReLU: "relu"}
 # The fused path's fixed cost is about two reference steps: shorter sequences (streaming
 # with ``step()``) run faster in the reference loop.
 _FUSED_MIN_STEPS = 3
-_ACT_CODES = {"lecun_tanh": 0, "tanh": 1, "relu": 2}
 
 
 def _autocast_on(device_type: str) -> bool:
@@ -28,9 +28,6 @@ def _autocast_on(device_type: str) -> bool:
         return (
             torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
         )
-
-
-_MODE_CODES = {CfCMode.DEFAULT: 0, CfCMode.NO_GATE: 1, CfCMode.PURE: 2}
 
 
 def num_heads(mode: CfCMode) -> int:
@@ -136,49 +133,36 @@ class CfCCell(UnitsCell):
             self.A = nn.Parameter(torch.ones(1, units))
         else:
             self.w_tau = self.A = None
-        self._plan_cache = None
-        self._param_list = list(self.parameters())
+        self._fused_step = FusedCfCStep()  # reads the weights through views, never stale
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, dt: float | torch.Tensor = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        check_dtype(self, x, h)
         z = self.backbone(torch.cat([x, h], dim=-1))
         h = closed_form(self.heads(z), as_dt(dt, h), self.mode, self.A, self.w_tau)
         return h, h
 
-    def _step_plan(self, dtype: torch.dtype):
-        """NumPy weights and codes for :func:`cfc_step`, cached until a parameter changes;
-        ``None`` where the compiled step does not apply."""
-        params = self._param_list
-        key = (dtype, self.training, *((p.data_ptr(), p._version) for p in params))
-        if self._plan_cache is not None and self._plan_cache[0] == key:
-            return self._plan_cache[1]
-        linears, acts = [], []
+    def _fused_backbone(self) -> tuple[list[torch.Tensor], tuple[str, ...]] | None:
+        """The backbone's (weight, bias) per layer and its activations' names, or ``None``
+        where the fused paths do not apply (other modules or activations, dropout while
+        training)."""
+        acts, params = [], []
         for m in self.backbone:  # exact types: a subclass may change forward
-            if type(m) is nn.Linear:
-                linears.append(m)
+            if type(m) is nn.Linear and m.bias is not None:
+                params += [m.weight, m.bias]
             elif type(m) is nn.Dropout:
                 if self.training and m.p > 0:
                     return None
-            elif type(m) in _FUSED_ACTIVATIONS:
-                acts.append(_FUSED_ACTIVATIONS[type(m)])
+            elif type(m) in FUSED_ACTIVATIONS:
+                acts.append(FUSED_ACTIVATIONS[type(m)])
             else:
                 return None
-        if len(linears) > 1 or any(p.dtype != dtype for p in params):
-            return None
-        arr = lambda t: t.detach().contiguous().numpy()
-        none = np.empty(0, dtype=arr(self.heads.weight).dtype)
-        w1, b1 = (
-            (arr(linears[0].weight), arr(linears[0].bias)) if linears else (none[:0, None], none)
-        )
+        return params, tuple(acts)
+
+    def _heads_params(self) -> list[torch.Tensor]:
         pure = self.mode is CfCMode.PURE
-        plan = (
-            w1, b1, _ACT_CODES[acts[0]] if acts else 0, arr(self.heads.weight),
-            arr(self.heads.bias), _MODE_CODES[self.mode], arr(self.A)[0] if pure else none,
-            arr(self.w_tau)[0] if pure else none,
-        )  # fmt: skip
-        self._plan_cache = (key, plan)
-        return plan
+        return [self.heads.weight, self.heads.bias] + ([self.A, self.w_tau] if pure else [])
 
     def fused_step(self, x: torch.Tensor, h: torch.Tensor, dt: float):
         """One step for streaming inference in compiled code (numba), without autograd;
@@ -188,67 +172,92 @@ class CfCCell(UnitsCell):
             x.requires_grad or h.requires_grad or any(p.requires_grad for p in self.parameters())
         ):
             return None
-        if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        weight = self.heads.weight
+        if not (
+            x.device.type == weight.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)
+            and h.dtype == x.dtype
+            and all(p.dtype == x.dtype for p in self.parameters())
+            and fused_enabled()
+        ):
             return None
-        plan = self._step_plan(x.dtype) if h.dtype == x.dtype and fused_enabled() else None
-        if plan is None:
+        fused = self._fused_backbone()
+        if fused is None or len(fused[0]) > 2:
             return None
-        from ..kernels._cfc_step_numba import cfc_step
-
-        w1, b1, act, w2, b2, mode, a_pure, w_tau = plan
-        x_np, h_np = x.detach().numpy(), h.detach().numpy()
-        out = np.empty(h_np.shape, dtype=h_np.dtype)
-        cfc_step(x_np, h_np, float(dt), w1, b1, act, w2, b2, mode, a_pure, w_tau, out)
+        out = self._fused_step.step(
+            fused[0], fused[1], self._heads_params(), self.mode, x.detach().numpy(),
+            h.detach().numpy(), dt,
+        )  # fmt: skip
         h = torch.from_numpy(out)
         return h, h
 
-    def fused_scan(self, x: torch.Tensor, dt, valid, h0: torch.Tensor):
-        """The whole sequence at once with a hand-derived backward
-        (:mod:`liquidtorch.kernels.cfc`); ``None`` where that does not apply (other
-        activations, dropout while training, dtypes other than float32 / float64, fewer than
-        3 steps, ``use_fused(False)``).
-
-        Same contract as :func:`liquidtorch.layers.scan` (time-major ``x``); equal to the
-        reference loop in outputs and gradients (tested).
-        """
+    def _fused_ok(self, x: torch.Tensor, h0: torch.Tensor) -> bool:
         weight = self.heads.weight
-        if _autocast_on(x.device.type):  # mixed precision: the reference ops handle dtypes
-            return None
-        if not (
-            fused_switch_on()
+        return (
+            not _autocast_on(x.device.type)  # mixed precision: the reference ops handle dtypes
+            and fused_switch_on()
             and x.shape[0] >= _FUSED_MIN_STEPS
             and x.dtype in (torch.float32, torch.float64)
             and h0.dtype == weight.dtype == x.dtype
             and h0.device == weight.device == x.device
-        ):
+        )
+
+    def fused_states(self, x: torch.Tensor, dt, valid, h0: torch.Tensor):
+        """States (time, batch, units) of the whole sequence with a hand-derived backward
+        (:mod:`liquidtorch.kernels.cfc`), the contract of :func:`liquidtorch.layers.scan`;
+        ``None`` where that does not apply (other activations, dropout while training, dtypes
+        other than float32 / float64, fewer than 3 steps, ``use_fused(False)``)."""
+        fused = self._fused_backbone() if self._fused_ok(x, h0) else None
+        if fused is None:
             return None
-        acts, params = [], []
-        for m in self.backbone:  # exact types: a subclass may change forward
-            if type(m) is nn.Linear and m.bias is not None:
-                params += [m.weight, m.bias]
-            elif type(m) is nn.Dropout:
-                if self.training and m.p > 0:
-                    return None
-            elif type(m) in _FUSED_ACTIVATIONS:
-                acts.append(_FUSED_ACTIVATIONS[type(m)])
-            else:
-                return None
-        params += [weight, self.heads.bias]
-        if self.mode is CfCMode.PURE:
-            params += [self.A, self.w_tau]
+        params, acts = fused
         constant_dt = isinstance(dt, float)
         width = params[0].shape[0] if acts else 0
         plan = CfCPlan(
-            self.mode.value, tuple(acts), self.input_size, self.units, width,
+            self.mode.value, acts, self.input_size, self.units, width,
             dt if constant_dt else None,
         )  # fmt: skip
-        states = cfc_states(plan, x, None if constant_dt else dt, valid, h0, params)
-        if valid is None:
-            return states, states[-1], states[-1]
-        zero = torch.zeros((), dtype=x.dtype, device=x.device)
-        ys = torch.where(valid.unsqueeze(-1), states, zero)
-        last = torch.where(valid.any(0).unsqueeze(-1), states[-1], zero)
-        return ys, last, states[-1]
+        dt = None if constant_dt else dt.unsqueeze(-1)
+        return cfc_states(plan, x, dt, valid, h0, params + self._heads_params())
+
+    def fused_mixed_states(self, lstm: nn.Module, x: torch.Tensor, dt, valid, state):
+        """States ``(h, c)`` of mixed memory (``lstm`` in front of this cell, see
+        :class:`~liquidtorch.cells.MixedMemoryCell`) in one pass with a hand-derived backward
+        (:mod:`liquidtorch.kernels.mixed_cfc`); ``None`` where that does not apply."""
+        h0, c0 = state
+        fused = self._fused_backbone() if self._fused_ok(x, h0) and c0.dtype == h0.dtype else None
+        if fused is None:
+            return None
+        params, acts = fused
+        # lecun_tanh's constants into the weights: rows of the layer before, columns after.
+        linears = [(params[i], params[i + 1]) for i in range(0, len(params), 2)]
+        linears.append((self.heads.weight, self.heads.bias))
+        folded, scale = [], None
+        for k, (w, b) in enumerate(linears):
+            w = w if scale is None else w * scale
+            lecun = k < len(acts) and acts[k] == "lecun_tanh"
+            folded.append((w * LECUN_IN, b * LECUN_IN) if lecun else (w, b))
+            scale = LECUN_OUT if lecun else None
+        n_in, u = self.input_size, self.units
+        forget = torch.zeros(4 * u, dtype=x.dtype, device=x.device)
+        forget[2 * u : 3 * u] = 1.0  # the forget gate's +1
+        zx = F.linear(x, lstm.input_map.weight, lstm.input_map.bias + forget)
+        (w0, b0), rest = folded[0], folded[1:]
+        zb = F.linear(x, w0[:, :n_in], b0)
+        constant_dt = isinstance(dt, float)
+        plan = MixedCfCPlan(
+            self.mode, tuple("relu" if a == "relu" else "tanh" for a in acts), u,
+            dt if constant_dt else None,
+        )  # fmt: skip
+        pure = [self.A, self.w_tau] if self.mode is CfCMode.PURE else []
+        return MixedCfCScan.apply(
+            plan, len(rest), zx, zb, None if constant_dt else dt.unsqueeze(-1), valid, h0, c0,
+            lstm.recurrent_map.weight, w0[:, n_in:], *(p for pair in rest for p in pair), *pure,
+        )  # fmt: skip
+
+    def output_of(self, h: torch.Tensor) -> torch.Tensor:
+        """The output for a state: the state itself."""
+        return h
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, units={self.units}, mode={self.mode.value}"

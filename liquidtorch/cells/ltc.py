@@ -1,18 +1,19 @@
-"""The Liquid Time-Constant (LTC) cell: neuron-level conductance dynamics (docs/maths.md, section 1)."""
+"""The Liquid Time-Constant (LTC) cell: neuron-level conductance dynamics
+(docs/maths.md, section 1)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .._utils import as_dt
 from ..kernels import fused_enabled
-from ..kernels.ltc import Graph, edges_by_destination, ltc_states, ltc_step
+from ..kernels._common import full_dt, full_valid
+from ..kernels.ltc import FusedLTC, LTCTensors
 from ..solvers import ConductanceField, SemiImplicit, Solver
 from ..wirings import Wiring, WiringSpec, as_wiring
-from ._base import WiredCell
+from ._base import WiredCell, check_dtype, floor_dt
 from .options import Constraint, Mapping, coerce
 
 # Reference initial ranges (ncps 1.0.1 / the LTC paper's code).
@@ -92,11 +93,7 @@ class LTCCell(WiredCell):
         self.register_buffer(
             "sensory_mask", torch.tensor(self.wiring.sensory_adjacency != 0).float()
         )
-        # Edge lists of the synapses that exist (sorted by destination), for the fused path.
-        self._edges = tuple(
-            edges_by_destination(a) for a in (self.wiring.adjacency, self.wiring.sensory_adjacency)
-        )
-        self._param_cache = None
+        self._fused = FusedLTC()  # what the fused paths derive (edge lists), never stale
         m = self.wiring.output_size
         self.input_w = nn.Parameter(torch.ones(i)) if self._scaled(self.input_mapping) else None
         self.input_b = (
@@ -106,10 +103,6 @@ class LTCCell(WiredCell):
         self.output_b = (
             nn.Parameter(torch.zeros(m)) if self.output_mapping is Mapping.AFFINE else None
         )
-
-    @property
-    def _param_list(self) -> list[nn.Parameter]:
-        return list(self._parameters.values())  # this cell has no submodules
 
     @staticmethod
     def _scaled(mapping: Mapping) -> bool:
@@ -192,100 +185,84 @@ class LTCCell(WiredCell):
     def forward(
         self, x: torch.Tensor, v: torch.Tensor, dt: float | torch.Tensor = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        check_dtype(self, x, v)
         u = self.map_inputs(x)
         field = ConductanceField(self._terms_fn(u), self.positive(self.cm), self.epsilon)
-        v = self.solver.integrate(field, v, as_dt(dt, v))
+        v = self.solver.integrate(field, v, floor_dt(as_dt(dt, v), v.dtype))
         return self.map_outputs(v), v
 
-    def _edge_params(self, dtype: torch.dtype) -> list:
-        """Parameter values per neuron and per existing synapse, in kernel order.
-
-        Without autograd (inference, streaming) they are NumPy arrays, cached until a
-        parameter changes (in place or replaced).
-        """
-        own = self._param_list
-        record = torch.is_grad_enabled() and any(p.requires_grad for p in own)
-        key = (dtype, *((p.data_ptr(), p._version) for p in own))
-        if not record and self._param_cache is not None and self._param_cache[0] == key:
-            return self._param_cache[1]
-        (src, dst), (ssrc, sdst) = self._edges
-        n = self.state_size
-        flat = [torch.from_numpy(src * n + dst), torch.from_numpy(ssrc * n + sdst)]
-        rec = (self.positive(self.w), self.sigma, self.mu, self.erev)
-        sen = (self.positive(self.sensory_w), self.sensory_sigma, self.sensory_mu,
-               self.sensory_erev)  # fmt: skip
-        params = [self.positive(self.gleak), self.vleak, self.positive(self.cm)]
-        params += [p.reshape(-1)[flat[0]] for p in rec] + [p.reshape(-1)[flat[1]] for p in sen]
-        params = [p.to(dtype).contiguous() for p in params]
-        if record:
-            return params
-        params = [p.numpy() for p in params]  # no autograd: hand the kernel arrays directly
-        maps = tuple(
-            None if p is None else p.detach().to(dtype).numpy()
-            for p in (self.input_w, self.input_b, self.output_w, self.output_b)
-        )
-        self._param_cache = (key, params, maps)
-        return params
+    # ------------------------------------------------------------ fused paths
+    def _kernel_tensors(self) -> LTCTensors:
+        return LTCTensors(
+            self.gleak, self.vleak, self.cm, self.w, self.sigma, self.mu, self.erev,
+            self.sensory_w, self.sensory_sigma, self.sensory_mu, self.sensory_erev,
+            self.input_w, self.input_b, self.output_w, self.output_b, self.mask,
+            self.sensory_mask,
+        )  # fmt: skip
 
     def _fused_ok(self, x: torch.Tensor, v: torch.Tensor) -> bool:
         return (
             isinstance(self.solver, SemiImplicit)
             and x.device.type == "cpu"
             and x.dtype in (torch.float32, torch.float64)
-            and v.dtype == x.dtype
+            and v.dtype == x.dtype == self.w.dtype
+            and self.w.device.type == "cpu"
             and fused_enabled()
         )
-
-    def _graph(self) -> Graph:
-        (src, dst), (ssrc, sdst) = self._edges
-        return Graph(src, dst, ssrc, sdst, self.solver.unfolds, self.epsilon)
 
     def fused_step(self, x: torch.Tensor, v: torch.Tensor, dt: float):
         """One step for streaming inference in compiled code, without autograd; ``None``
         where that does not apply (gradients recorded, other solvers, devices, dtypes)."""
-        if (torch.is_grad_enabled() and (x.requires_grad or v.requires_grad)) or not (
+        tensors = (x, v, *self.parameters())
+        if (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) or not (
             self._fused_ok(x, v)
         ):
             return None
-        params = self._edge_params(x.dtype)
-        if not isinstance(params[0], np.ndarray):  # parameters record gradients
-            return None
-        in_w, in_b, out_w, out_b = self._param_cache[2]  # the mappings, as NumPy arrays
-        u = x.detach().numpy()
-        if in_w is not None:
-            u = u * in_w
-        if in_b is not None:
-            u = u + in_b
-        v = ltc_step(self._graph(), u, dt, v.detach().numpy(), params)
-        y = v[:, : self.output_size]
-        if out_w is not None:
-            y = y * out_w
-        if out_b is not None:
-            y = y + out_b
-        return torch.from_numpy(np.ascontiguousarray(y)), torch.from_numpy(v)
+        t = self._kernel_tensors()
+        graph = self._fused.graph(t, self.solver.unfolds, self.epsilon)
+        y, v = self._fused.step(
+            t, self.constraint, graph, x.detach().numpy(), floor_dt(dt, x.dtype),
+            v.detach().numpy(), self.output_size,
+        )  # fmt: skip
+        return torch.from_numpy(y), torch.from_numpy(v)
 
-    def fused_scan(self, x: torch.Tensor, dt, valid, v0: torch.Tensor):
-        """The whole sequence at once in compiled code; ``None`` where that does not apply.
-
-        Same contract as :func:`liquidtorch.layers.scan` (time-major ``x``); equal to the
-        reference loop in outputs and gradients (tested).
-        """
+    def fused_states(self, x: torch.Tensor, dt, valid, v0: torch.Tensor):
+        """States (time, batch, units) of the whole sequence in compiled code (the contract
+        of :func:`liquidtorch.layers.scan`); ``None`` where that does not apply."""
         if not self._fused_ok(x, v0):
             return None
-        graph = self._graph()
         steps, batch = x.shape[:2]
-        if isinstance(dt, float):
-            dt = torch.full((steps, batch), dt, dtype=x.dtype)
-        else:
-            dt = dt.reshape(steps, batch)
-        ok = torch.ones(steps, batch, dtype=torch.bool) if valid is None else valid
-        states = ltc_states(graph, self.map_inputs(x), dt, ok, v0, *self._edge_params(x.dtype))
-        ys = self.map_outputs(states)
-        last = ys[-1]
-        if valid is not None:
-            ys = torch.where(valid.unsqueeze(-1), ys, torch.zeros((), dtype=ys.dtype))
-            last = torch.where(valid.any(0).unsqueeze(-1), last, torch.zeros((), dtype=x.dtype))
-        return ys, last, states[-1]
+        t = self._kernel_tensors()
+        graph = self._fused.graph(t, self.solver.unfolds, self.epsilon)
+        dt = floor_dt(full_dt(dt, steps, batch, x), x.dtype)
+        return self._fused.states(
+            t, self.constraint, graph, self.map_inputs(x), dt, full_valid(valid, steps, batch), v0
+        )
+
+    def fused_mixed_states(self, lstm: nn.Module, x: torch.Tensor, dt, valid, state):
+        """States ``(h, c)`` of mixed memory (``lstm`` in front of this cell, see
+        :class:`~liquidtorch.cells.MixedMemoryCell`), the LSTM inside the compiled loop (its
+        input projection computed for all steps at once); ``None`` where that does not
+        apply."""
+        h0, c0 = state
+        if not self._fused_ok(x, h0) or c0.dtype != h0.dtype:
+            return None
+        steps, batch = x.shape[:2]
+        t = self._kernel_tensors()
+        graph = self._fused.graph(t, self.solver.unfolds, self.epsilon)
+        dt = floor_dt(full_dt(dt, steps, batch, x), x.dtype)
+        n = self.state_size
+        forget = torch.zeros(4 * n, dtype=x.dtype)
+        forget[2 * n : 3 * n] = 1.0  # the forget gate's +1
+        zx = F.linear(x, lstm.input_map.weight, lstm.input_map.bias + forget)
+        return self._fused.states(
+            t, self.constraint, graph, self.map_inputs(x), dt, full_valid(valid, steps, batch),
+            h0, (zx, lstm.recurrent_map.weight, c0),
+        )  # fmt: skip
+
+    def output_of(self, v: torch.Tensor) -> torch.Tensor:
+        """The output for a state: the mapped motor neurons."""
+        return self.map_outputs(v)
 
     # -------------------------------------------------------- interpretation
     @torch.no_grad()

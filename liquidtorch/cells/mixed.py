@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._base import check_dtype
+
 State = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -56,9 +58,27 @@ class MixedMemoryCell(nn.Module):
         inner = getattr(self.cell, "synapse_masks", None)
         return {} if inner is None else {f"cell.{k}": m for k, m in inner().items()}
 
+    def fused_states(self, x: torch.Tensor, dt, valid, state: State):
+        """States ``(h, c)`` (each (time, batch, units)) of the whole sequence in one fused
+        pass where the wrapped cell offers ``fused_mixed_states`` (the contract of
+        :func:`liquidtorch.layers.scan`); ``None`` otherwise."""
+        fused = getattr(self.cell, "fused_mixed_states", None)
+        if (
+            fused is None
+            or type(self.lstm) is not MemoryLSTMCell
+            or any(p.dtype != x.dtype or p.device != x.device for p in self.lstm.parameters())
+        ):
+            return None
+        return fused(self.lstm, x, dt, valid, state)
+
+    def output_of(self, states: State) -> torch.Tensor:
+        """The outputs for states ``(h, c)``: the wrapped cell's for ``h``."""
+        return self.cell.output_of(states[0])
+
     def forward(
         self, x: torch.Tensor, state: State, dt: float | torch.Tensor = 1.0
     ) -> tuple[torch.Tensor, State]:
+        check_dtype(self, x, state[0])
         h, c = self.lstm(x, state)
         y, h = self.cell(x, h, dt)
         return y, (h, c)

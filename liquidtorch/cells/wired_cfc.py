@@ -9,9 +9,10 @@ from torch import nn
 
 from .._utils import as_dt
 from ..kernels import fused_enabled
-from ..kernels.wired_cfc import WiredGraph, wired_cfc_states, wired_graph
+from ..kernels._common import full_dt, full_valid
+from ..kernels.wired_cfc import FusedWiredCfC, wired_cfc_states
 from ..wirings import Wiring, WiringSpec, as_wiring
-from ._base import WiredCell
+from ._base import WiredCell, check_dtype
 from .cfc import closed_form, init_heads_, num_heads
 from .options import CfCMode, WiredRecurrence, coerce
 
@@ -105,11 +106,12 @@ class WiredCfCCell(WiredCell):
         order = np.concatenate([np.asarray(cur, dtype=np.int64) for _, cur in self.wiring.layers])
         # Layer outputs are concatenated in layer order; this puts them back in neuron order.
         self.register_buffer("_neuron_order", torch.from_numpy(np.argsort(order)))
-        self._graph: tuple[tuple, WiredGraph | None] | None = None  # the fused path's edge lists
+        self._fused = FusedWiredCfC()  # the fused path's edge lists, following the masks
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, dt: float | torch.Tensor = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        check_dtype(self, x, h)
         dt = as_dt(dt, h)
         outs, ff = [], x
         for layer in self.layers:
@@ -123,12 +125,10 @@ class WiredCfCCell(WiredCell):
         each layer's heads use only the weights of the wiring's synapses."""
         return {f"layers.{i}.heads.weight": layer.mask for i, layer in enumerate(self.layers)}
 
-    def fused_scan(self, x: torch.Tensor, dt, valid, h0: torch.Tensor):
-        """The whole sequence at once in compiled code; ``None`` where that does not apply.
-
-        Same contract as :func:`liquidtorch.layers.scan` (time-major ``x``); equal to the
-        reference loop in outputs and gradients (tested).
-        """
+    def fused_states(self, x: torch.Tensor, dt, valid, h0: torch.Tensor, lstm=None):
+        """States (time, batch, units) of the whole sequence in compiled code (the contract
+        of :func:`liquidtorch.layers.scan`); ``None`` where that does not apply. ``lstm``:
+        see :meth:`fused_mixed_states`."""
         weight = self.layers[0].heads.weight
         if not (
             x.device.type == "cpu"
@@ -138,44 +138,41 @@ class WiredCfCCell(WiredCell):
             and fused_enabled()
         ):
             return None
-        graph = self._fused_graph()
+        graph = self._fused.graph(
+            [layer.mask for layer in self.layers],
+            [cur for _, cur in self.wiring.layers],
+            self.wiring.input_size,
+            self.mode,
+        )
         if graph is None:  # paired heads masked differently: not served by the kernels
             return None
         steps, batch = x.shape[:2]
-        if isinstance(dt, float):
-            dt = torch.full((steps, batch), dt, dtype=x.dtype)
-        else:
-            dt = dt.reshape(steps, batch)
-        ok = torch.ones(steps, batch, dtype=torch.bool) if valid is None else valid
         pure = self.mode is CfCMode.PURE
-        states = wired_cfc_states(
-            graph, x, dt, ok, h0,
+        return wired_cfc_states(
+            graph, x, full_dt(dt, steps, batch, x), full_valid(valid, steps, batch), h0,
             [layer.heads.weight for layer in self.layers],
             [layer.heads.bias for layer in self.layers],
             [layer.w_tau for layer in self.layers] if pure else (),
-            [layer.A for layer in self.layers] if pure else (),
+            [layer.A for layer in self.layers] if pure else (), lstm,
         )  # fmt: skip
-        ys = states[..., : self.output_size]
-        last = ys[-1]
-        if valid is not None:
-            zero = torch.zeros((), dtype=ys.dtype)
-            ys = torch.where(valid.unsqueeze(-1), ys, zero)
-            last = torch.where(valid.any(0).unsqueeze(-1), last, zero)
-        return ys, last, states[-1]
 
-    def _fused_graph(self) -> WiredGraph | None:
-        """Edge lists of the heads' masks, rebuilt whenever a mask buffer changes."""
-        masks = [layer.mask for layer in self.layers]
-        key = tuple((m.data_ptr(), m._version) for m in masks)
-        if self._graph is None or self._graph[0] != key:
-            graph = wired_graph(
-                [m.detach().cpu().numpy() for m in masks],
-                [cur for _, cur in self.wiring.layers],
-                self.wiring.input_size,
-                self.mode.value,
-            )
-            self._graph = (key, graph)
-        return self._graph[1]
+    def fused_mixed_states(self, lstm: nn.Module, x: torch.Tensor, dt, valid, state):
+        """States ``(h, c)`` of mixed memory (``lstm`` in front of this cell, see
+        :class:`~liquidtorch.cells.MixedMemoryCell`), the LSTM inside the compiled loop (its
+        input projection computed for all steps at once); ``None`` where that does not
+        apply."""
+        h0, c0 = state
+        if c0.dtype != h0.dtype:
+            return None
+        n = self.state_size
+        forget = torch.zeros(4 * n, dtype=x.dtype, device=x.device)
+        forget[2 * n : 3 * n] = 1.0  # the forget gate's +1
+        zx = F.linear(x, lstm.input_map.weight, lstm.input_map.bias + forget)
+        return self.fused_states(x, dt, valid, h0, (zx, lstm.recurrent_map.weight, c0))
+
+    def output_of(self, h: torch.Tensor) -> torch.Tensor:
+        """The output for a state: the motor neurons."""
+        return h[..., : self.output_size]
 
     def extra_repr(self) -> str:
         return (

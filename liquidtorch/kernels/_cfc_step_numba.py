@@ -3,9 +3,9 @@
 Shapes: x (batch, inputs), h (batch, units); w1 (width, inputs + units) the backbone layer
 (``width == 0``: no backbone, the heads read ``[x, h]``); w2 (heads * units, width or
 inputs + units) stacked ``[ff1 | ff2 | time_a | time_b]`` (pure mode: ``[ff1]``).
-Activation codes: 0 lecun_tanh, 1 tanh, 2 relu. Mode codes: 0 default, 1 no_gate, 2 pure.
-Matrix-vector products vectorise with reassociation; the nonlinearities use the vectorisable
-sigmoid of :mod:`._ltc_numba` (float32; exact ``math.exp`` in float64) without it.
+Activation and mode codes: :mod:`._common`. Matrix-vector products vectorise with
+reassociation; the nonlinearities use the vectorisable sigmoid of :mod:`._math` (float32;
+exact ``math.exp`` in float64) without it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import math
 import numpy as np
 from numba import njit
 
-from ._ltc_numba import _JIT, _NO_REASSOC, sigmoid
+from ._common import JIT, LECUN_IN, LECUN_OUT, LECUN_TANH, NO_GATE, NO_REASSOC, PURE, RELU
+from ._math import sigmoid
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _matvec(w, bias, v, out):
     for r in range(w.shape[0]):
         acc = bias[r]
@@ -27,32 +28,32 @@ def _matvec(w, bias, v, out):
         out[r] = acc
 
 
-@njit(**_NO_REASSOC)
+@njit(**NO_REASSOC)
 def _activate(z, act):
-    if act == 2:
+    if act == RELU:
         for j in range(z.shape[0]):
             z[j] = max(z[j], 0.0)
         return
-    scale_in, scale_out = (0.666, 1.7159) if act == 0 else (1.0, 1.0)
+    scale_in, scale_out = (LECUN_IN, LECUN_OUT) if act == LECUN_TANH else (1.0, 1.0)
     for j in range(z.shape[0]):  # tanh(y) = 2 sigmoid(2y) - 1
         z[j] = scale_out * (2.0 * sigmoid(2.0 * scale_in * z[j]) - 1.0)
 
 
-@njit(**_NO_REASSOC)
+@njit(**NO_REASSOC)
 def _closed_form(heads, h_out, dt, mode, a_pure, w_tau):
     units = h_out.shape[0]
     for j in range(units):
         ff1 = heads[j]
-        if mode == 2:
+        if mode == PURE:
             h_out[j] = -a_pure[j] * math.exp(-dt * (abs(w_tau[j]) + abs(ff1))) * ff1 + a_pure[j]
         else:
             f1 = 2.0 * sigmoid(2.0 * ff1) - 1.0
             f2 = 2.0 * sigmoid(2.0 * heads[units + j]) - 1.0
             g = sigmoid(heads[2 * units + j] * dt + heads[3 * units + j])
-            h_out[j] = f1 + g * f2 if mode == 1 else f1 * (1.0 - g) + g * f2
+            h_out[j] = f1 + g * f2 if mode == NO_GATE else f1 * (1.0 - g) + g * f2
 
 
-@njit(cache=True)
+@njit(**JIT)
 def cfc_step(x, h, dt, w1, b1, act, w2, b2, mode, a_pure, w_tau, out):
     n_in, units = x.shape[1], h.shape[1]
     width = w1.shape[0]

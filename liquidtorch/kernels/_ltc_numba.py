@@ -9,8 +9,9 @@ Notation (docs/maths.md, section 2): per unfold ``v' = (c v + A) / D`` with ``c 
 ``A = gleak vleak + sum_e s_e erev_e + A_in``, ``D = c + gleak + sum_e s_e + D_in + eps``,
 ``s_e = w_e sigmoid(sigma_e (v_src - mu_e))``.
 
-``error_model="numpy"`` drops Python's division-by-zero checks so loops vectorise; float32
-uses a vectorisable exp (max abs error of the sigmoid ~1e-7), float64 the exact ``math.exp``.
+float32 uses the vectorisable sigmoid of :mod:`._math`, float64 the exact ``math.exp``.
+A call runs the 32-column chunks of the batch columns ``b0:b1`` (:func:`._common.
+for_each_chunk` gives each thread its own columns; the kernels release the GIL).
 """
 
 from __future__ import annotations
@@ -18,69 +19,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba import njit
 
-_JIT = {"cache": True, "error_model": "numpy", "fastmath": True}
-# Where the sigmoid is evaluated: fast math without reassociation, which would undo the exp
-# range reduction below (sigmoid error ~1e-6 instead of ~1e-7).
-_NO_REASSOC = {**_JIT, "fastmath": {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}}
-_LOG2E = np.float32(1.4426950408889634)
-# Taylor coefficients of 2**f = exp(f ln 2) on [-0.5, 0.5]; truncation error < 2e-9.
-_C = [np.float32(math.log(2) ** k / math.factorial(k)) for k in range(8)]
-
-
-@intrinsic
-def _i32_as_f32(typingctx, x):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
-
-
-def sigmoid(z):  # pragma: no cover - replaced by the overload inside jitted code
-    return 1.0 / (1.0 + math.exp(-z))
-
-
-@overload(sigmoid, inline="always", fastmath=True)
-def _sigmoid_overload(z):
-    if isinstance(z, types.Float) and z.bitwidth == 32:
-        c1, c2, c3, c4, c5, c6, c7 = _C[1:]
-
-        def impl(z):
-            t = min(max(-z * _LOG2E, np.float32(-126.0)), np.float32(126.0))
-            k = np.int32(t + np.float32(127.5))  # floor(t + 0.5) + 127, t + 127.5 > 0
-            f = t - (np.float32(k) - np.float32(127.0))
-            p = c6 + f * c7
-            p = c5 + f * p
-            p = c4 + f * p
-            p = c3 + f * p
-            p = c2 + f * p
-            p = c1 + f * p
-            p = np.float32(1.0) + f * p
-            return np.float32(1.0) / (np.float32(1.0) + p * _i32_as_f32(k << np.int32(23)))
-
-        return impl
-    return lambda z: 1.0 / (1.0 + math.exp(-z))
-
-
-def zero(x):  # pragma: no cover - replaced by the overload inside jitted code
-    return 0.0
-
-
-@overload(zero, inline="always")
-def _zero_overload(x):
-    """A zero of ``x``'s floating type (Python's 0.0 would promote float32 sums)."""
-    if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: np.float32(0.0)
-    return lambda x: 0.0
-
+from ._common import CLAMP, JIT, NO_REASSOC
+from ._lstm_numba import lstm_gates, lstm_local, lstm_weights_backward
+from ._math import sigmoid, zero
 
 CHUNK = 32  # batch rows per chunk, a fixed trip count (two AVX-512 registers of float32)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _load(src, t, b0, nb, fill, dst):
     """``dst[:, :nb] = src[t, :, b0:b0+nb]``; padding lanes get ``fill``."""
     for i in range(dst.shape[0]):
@@ -88,7 +36,7 @@ def _load(src, t, b0, nb, fill, dst):
             dst[i, bb] = src[t, i, b0 + bb] if bb < nb else fill
 
 
-@njit(**_NO_REASSOC)
+@njit(**NO_REASSOC)
 def _sensory(u, ssrc, sdst, sw, ssig, smu, serev, acts, num_in, den_in):
     """Sensory activations ``acts[e]`` of the chunk's inputs ``u`` (inputs, CHUNK) and their
     sums into ``num_in``, ``den_in``."""
@@ -104,7 +52,7 @@ def _sensory(u, ssrc, sdst, sw, ssig, smu, serev, acts, num_in, den_in):
             den_in[j, bb] += s
 
 
-@njit(**_NO_REASSOC)
+@njit(**NO_REASSOC)
 def _unfold(v, out, h, gleak, vleak, cm, src, dst, w, sig, mu, erev, num_in, den_in, acts,
             num, den, eps):  # fmt: skip
     """One semi-implicit update of ``v`` (units, CHUNK) into ``out``; keeps the activations in
@@ -128,21 +76,28 @@ def _unfold(v, out, h, gleak, vleak, cm, src, dst, w, sig, mu, erev, num_in, den
             out[j, bb] = (c * v[j, bb] + leak + num[j, bb]) / d
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _step_sizes(dt, t, b0, nb, unfolds, h):
     for bb in range(CHUNK):
         h[bb] = (dt[t, b0 + bb] if bb < nb else 1.0) / unfolds
 
 
-def _ltc_forward(
+@njit(nogil=True, **JIT)
+def ltc_forward(
     u, dt, valid, v0, gleak, vleak, cm, src, dst, w, sig, mu, erev,
-    ssrc, sdst, sw, ssig, smu, serev, unfolds, eps, out,
+    ssrc, sdst, sw, ssig, smu, serev, unfolds, eps, zx, wh, c0, b0, b1, out, out_c,
 ):  # fmt: skip
     """u (T, inputs, B), dt and valid (T, B), v0 (units, B) -> out (T, units, B): the state
-    after each input step; invalid steps hold the state."""
-    steps, batch = dt.shape
+    after each input step; invalid steps hold the state. Batch columns ``b0:b1``
+    (``b0`` a multiple of ``CHUNK``).
+
+    Mixed memory where ``wh`` is not empty: an LSTM with input projection ``zx`` (T, 4 units,
+    B), recurrent weights ``wh`` (4 units, units) and initial cell ``c0`` (units, B) runs
+    before each step; its cell states go to ``out_c`` (T, units, B)."""
+    steps, batch = dt.shape[0], b1
     n, ni = v0.shape[0], u.shape[1]
-    for ch in prange((batch + CHUNK - 1) // CHUNK):
+    mixed = wh.shape[0] > 0
+    for ch in range(b0 // CHUNK, (b1 + CHUNK - 1) // CHUNK):
         b0 = ch * CHUNK
         nb = min(batch, b0 + CHUNK) - b0
         v = np.zeros((n, CHUNK), dtype=v0.dtype)
@@ -153,8 +108,18 @@ def _ltc_forward(
         sacts = np.empty((ssrc.shape[0], CHUNK), dtype=v0.dtype)
         u_loc = np.empty((ni, CHUNK), dtype=v0.dtype)
         h = np.empty(CHUNK, dtype=dt.dtype)
+        c, c_new = (
+            np.zeros((c0.shape[0], CHUNK), v0.dtype),
+            np.empty((c0.shape[0], CHUNK), v0.dtype),
+        )
+        z = np.empty((wh.shape[0], CHUNK), dtype=v0.dtype)
+        if mixed:
+            c[:, :nb] = c0[:, b0 : b0 + nb]
         for t in range(steps):
             _step_sizes(dt, t, b0, nb, unfolds, h)
+            if mixed:  # the LSTM's output replaces the state the step starts from
+                _load(zx, t, b0, nb, 0.0, z)
+                lstm_gates(z, wh, v, c, c_new)
             _load(u, t, b0, nb, 0.0, u_loc)
             _sensory(u_loc, ssrc, sdst, sw, ssig, smu, serev, sacts, num_in, den_in)
             for _ in range(unfolds):
@@ -169,9 +134,15 @@ def _ltc_forward(
                         prev = out[t - 1, j, b0 + bb] if t > 0 else v0[j, b0 + bb]
                         out[t, j, b0 + bb] = prev
                         v[j, bb] = prev
+            if mixed:
+                for j in range(n):
+                    for bb in range(nb):
+                        if valid[t, b0 + bb]:
+                            c[j, bb] = c_new[j, bb]
+                        out_c[t, j, b0 + bb] = c[j, bb]
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _edge_grads(pre, src, dst, w, sig, mu, erev, acts, g_num, g_den,
                 g_w, g_sig, g_mu, g_erev, g_pre):  # fmt: skip
     """Backward through ``s_e = w_e sigmoid(sigma_e (pre[src_e] - mu_e))`` feeding
@@ -196,17 +167,21 @@ def _edge_grads(pre, src, dst, w, sig, mu, erev, acts, g_num, g_den,
         g_mu[e] += acc_mu
 
 
-def _ltc_backward(
+@njit(nogil=True, **JIT)
+def ltc_backward(
     u, dt, valid, v0, states, grad_states, gleak, vleak, cm, src, dst, w, sig, mu, erev,
-    ssrc, sdst, sw, ssig, smu, serev, unfolds, eps,
+    ssrc, sdst, sw, ssig, smu, serev, unfolds, eps, zx, wh, c0, c_states, grad_c, b0, b1,
     g_u, g_dt, g_v0, g_gleak, g_vleak, g_cm, g_w, g_sig, g_mu, g_erev,
-    g_sw, g_ssig, g_smu, g_serev,
+    g_sw, g_ssig, g_smu, g_serev, g_zx, g_wh, g_c0,
 ):  # fmt: skip
-    """Reverse pass of :func:`_ltc_forward` (same layouts); parameter gradients get one row
-    per chunk of the batch, summed by the caller."""
-    steps, batch = dt.shape
+    """Reverse pass of :func:`ltc_forward` (same layouts); parameter gradients get one row
+    per 32-column chunk of the batch, summed by the caller. Mixed memory: ``c_states`` the
+    forward's ``out_c``, ``grad_c`` its gradient; ``g_zx``, ``g_wh`` (a row per chunk) and
+    ``g_c0`` receive the LSTM's gradients."""
+    steps, batch = dt.shape[0], b1
     n, ni = v0.shape[0], u.shape[1]
-    for ch in prange((batch + CHUNK - 1) // CHUNK):
+    mixed = wh.shape[0] > 0
+    for ch in range((b0 // CHUNK), (b1 + CHUNK - 1) // CHUNK):
         b0 = ch * CHUNK
         nb = min(batch, b0 + CHUNK) - b0
         carry = np.zeros((n, CHUNK), dtype=v0.dtype)  # dL/dv flowing back in time
@@ -221,18 +196,35 @@ def _ltc_backward(
         u_loc, g_u_loc = np.empty((ni, CHUNK), dtype=v0.dtype), np.empty((ni, CHUNK), v0.dtype)
         h = np.empty(CHUNK, dtype=dt.dtype)
         g_h = np.empty(CHUNK, dtype=dt.dtype)
+        m = c0.shape[0]  # the LSTM's units (0 without mixed memory)
+        carry_c, cur_c = np.zeros((m, CHUNK), v0.dtype), np.zeros((m, CHUNK), v0.dtype)
+        c_prev, c_new = np.zeros((m, CHUNK), v0.dtype), np.zeros((m, CHUNK), v0.dtype)
+        hp, g_hp, g_cp = np.zeros_like(carry), np.zeros_like(carry), np.zeros_like(c_prev)
+        z, gz = np.zeros((wh.shape[0], CHUNK), v0.dtype), np.zeros((wh.shape[0], CHUNK), v0.dtype)
         for t in range(steps - 1, -1, -1):
             for j in range(n):
                 for bb in range(nb):
                     carry[j, bb] += grad_states[t, j, b0 + bb]
                     # Invalid steps held the state: nothing flows through their update.
                     cur[j, bb] = carry[j, bb] if valid[t, b0 + bb] else 0.0
+            for j in range(m):
+                for bb in range(nb):
+                    carry_c[j, bb] += grad_c[t, j, b0 + bb]
+                    cur_c[j, bb] = carry_c[j, bb] if valid[t, b0 + bb] else 0.0
             _step_sizes(dt, t, b0, nb, unfolds, h)
             g_h[:] = 0.0
             if t > 0:
                 _load(states, t - 1, b0, nb, 0.0, vs[0])
             else:
                 vs[0, :, :nb] = v0[:, b0 : b0 + nb]
+            if mixed:  # the LSTM again, from the state before the step
+                hp[:] = vs[0]
+                if t > 0:
+                    _load(c_states, t - 1, b0, nb, 0.0, c_prev)
+                else:
+                    c_prev[:, :nb] = c0[:, b0 : b0 + nb]
+                _load(zx, t, b0, nb, 0.0, z)
+                lstm_gates(z, wh, vs[0], c_prev, c_new)
             _load(u, t, b0, nb, 0.0, u_loc)
             _sensory(u_loc, ssrc, sdst, sw, ssig, smu, serev, sacts, num_in, den_in)
             for k in range(unfolds):  # recompute the unfolds, keeping activations and D
@@ -271,17 +263,44 @@ def _ltc_backward(
             for i in range(ni):
                 for bb in range(nb):
                     g_u[t, i, b0 + bb] = g_u_loc[i, bb]
+            if mixed:  # cur: d loss / d the LSTM's output
+                lstm_local(cur, cur_c, z, c_prev, c_new, gz, g_cp)
+                lstm_weights_backward(gz, hp, wh, g_wh[ch], g_hp)
+                cur[:] = g_hp
+                for r in range(gz.shape[0]):
+                    for bb in range(nb):
+                        g_zx[t, r, b0 + bb] = gz[r, bb]
             for bb in range(nb):
                 if valid[t, b0 + bb]:
                     g_dt[t, b0 + bb] = g_h[bb] / unfolds
                     for j in range(n):
                         carry[j, bb] = cur[j, bb]
+                    for j in range(m):
+                        carry_c[j, bb] = g_cp[j, bb]
         g_v0[:, b0 : b0 + nb] = carry[:, :nb]
+        g_c0[:, b0 : b0 + nb] = carry_c[:, :nb]
 
 
-# Each kernel twice: threads over batch chunks for large work, serial for small calls (a
-# streaming step), where waking a thread pool costs more than the work itself.
-ltc_forward = njit(parallel=True, **_JIT)(_ltc_forward)
-ltc_backward = njit(parallel=True, **_JIT)(_ltc_backward)
-ltc_forward_serial = njit(**_JIT)(_ltc_forward)
-ltc_backward_serial = njit(**_JIT)(_ltc_backward)
+@njit(**JIT)
+def _positive(x, constraint):
+    if constraint == CLAMP:
+        return max(x, zero(x))
+    return x if x > 20.0 else math.log1p(math.exp(x))  # torch's softplus (threshold 20)
+
+
+@njit(**JIT)
+def gather_edges(constraint, src, dst, w, sig, mu, erev, out_w, out_sig, out_mu, out_erev):
+    """Per edge ``e``: the (positive) weight and the other parameters at ``[src_e, dst_e]``
+    of the (pre, post) matrices, into the ``out_*`` arrays."""
+    for e in range(src.shape[0]):
+        i, j = src[e], dst[e]
+        out_w[e] = _positive(w[i, j], constraint)
+        out_sig[e] = sig[i, j]
+        out_mu[e] = mu[i, j]
+        out_erev[e] = erev[i, j]
+
+
+@njit(**JIT)
+def positive(constraint, x, out):
+    for j in range(x.shape[0]):
+        out[j] = _positive(x[j], constraint)

@@ -25,52 +25,21 @@ blocks of rows per layer like the heads):
 
 so the backward is a few products per neuron and the reverse of the synapse sums.
 
-float32 uses vectorisable ``tanh`` and ``exp`` built on the sigmoid of :mod:`._ltc_numba`
+float32 uses vectorisable ``tanh`` and ``exp`` built on the sigmoid of :mod:`._math`
 (absolute error ~2e-7, relative ~3e-7), float64 the exact ``math`` functions.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
-from ._ltc_numba import sigmoid
-
-_JIT = {"cache": True, "error_model": "numpy", "fastmath": True}
-# Where tanh / sigmoid / exp are evaluated: fast math but no reassociation, which would undo the
-# exact range reduction of the float32 exp (sigmoid error 1e-6 instead of 1e-7).
-_NO_REASSOC = {**_JIT, "fastmath": {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}}
-DEFAULT, NO_GATE, PURE = 0, 1, 2  # CfCMode as kernel constants
-_TWO, _ONE = np.float32(2.0), np.float32(1.0)
+from ._common import JIT, NO_GATE, NO_REASSOC, PURE
+from ._lstm_numba import lstm_gates, lstm_local, lstm_weights_backward
+from ._math import exp_neg, sigmoid, tanh
 
 
-def tanh(z):  # pragma: no cover - replaced by the overload inside jitted code
-    return math.tanh(z)
-
-
-@overload(tanh, inline="always", fastmath=True)
-def _tanh_overload(z):
-    if isinstance(z, types.Float) and z.bitwidth == 32:
-        return lambda z: _TWO * sigmoid(_TWO * z) - _ONE
-    return lambda z: math.tanh(z)
-
-
-def exp_neg(y):  # pragma: no cover - replaced by the overload inside jitted code
-    return math.exp(-y)
-
-
-@overload(exp_neg, inline="always", fastmath=True)
-def _exp_neg_overload(y):
-    if isinstance(y, types.Float) and y.bitwidth == 32:
-        # exp(-y) = sigmoid(-y) / sigmoid(y): both factors keep their relative accuracy.
-        return lambda y: sigmoid(-y) / sigmoid(y)
-    return lambda y: math.exp(-y)
-
-
-@njit(**_JIT)
+@njit(**JIT)
 def _heads(buf, ptr, src, w, bias, q0, n, z):
     """Head pre-activations ``z`` (heads * n, width) of a layer of ``n`` neurons, rows in the
     layout of ``heads.weight``; ``bias`` holds the layer's biases.
@@ -98,7 +67,7 @@ def _heads(buf, ptr, src, w, bias, q0, n, z):
                         za[b] += wa * s[b]
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _heads_backward(buf, ptr, src, w, q0, n, gz, g_buf, g_w, g_bias):
     """Backward of :func:`_heads`: weight and bias gradients, and ``g_buf += w * gz``."""
     pair = w.shape[1]
@@ -129,7 +98,7 @@ def _heads_backward(buf, ptr, src, w, q0, n, gz, g_buf, g_w, g_bias):
                 g_w[e, 0] += acc_a
 
 
-@njit(**_NO_REASSOC)
+@njit(**NO_REASSOC)
 def _gated(z, d, gated, neurons, p0, new, jac):
     """Gated update of one layer (n neurons) from its heads ``z`` (4n, width), in place."""
     n = z.shape[0] // 4
@@ -155,7 +124,7 @@ def _gated(z, d, gated, neurons, p0, new, jac):
         jt[:] = ta
 
 
-@njit(**_NO_REASSOC)
+@njit(**NO_REASSOC)
 def _pure(z, d, w_tau, A, neurons, p0, new, jac):
     """Pure update ``-A exp(-dt (|w_tau| + |ff1|)) ff1 + A`` of one layer from ``z`` (n, width)."""
     n = z.shape[0]
@@ -179,7 +148,7 @@ def _pure(z, d, w_tau, A, neurons, p0, new, jac):
             j_a[b] = one - j_a[b] * a[b]
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _load_step(x, dt, valid, t, b0, b1, buf, d, ok):
     """Inputs, elapsed times and validity of step ``t`` for the batch chunk ``b0:b1``; the
     padding columns get zeros, dt = 1 and invalid."""
@@ -194,15 +163,30 @@ def _load_step(x, dt, valid, t, b0, b1, buf, d, ok):
         ok[b] = valid[t, b0 + b]
 
 
-@njit(nogil=True, **_JIT)
+@njit(**JIT)
+def _load_rows(a, t, b0, b1, out):
+    """``out[:, :b1-b0] = a[t, b0:b1].T``, zero padding columns."""
+    out[:] = 0.0
+    for b in range(b1 - b0):
+        for r in range(out.shape[0]):
+            out[r, b] = a[t, b0 + b, r]
+
+
+@njit(nogil=True, **JIT)
 def wired_cfc_forward(
-    x, dt, valid, h0, ptr, src, w, bias, neuron_base, neurons, w_tau, A, mode, b0, b1, states,
-    saved,
+    x, dt, valid, h0, ptr, src, w, bias, neuron_base, neurons, w_tau, A, mode, zx, wh, c0,
+    b0, b1, states, saved, c_states,
 ):  # fmt: skip
     """``states[t, b]`` = state after step ``t`` (held at invalid steps) for the batch chunk
     ``b0:b1``: x (time, batch, inputs), dt and valid (time, batch), h0 (batch, units);
-    ``saved`` (time, 4 * units, width), the chunk's own, receives the local derivatives."""
+    ``saved`` (time, 4 * units, width), the chunk's own, receives the local derivatives.
+
+    Mixed memory where ``wh`` is not empty: an LSTM with input projection ``zx`` (time,
+    batch, 4 units), recurrent weights ``wh`` and initial cell ``c0`` (batch, units) runs
+    first in every step; its cell states go to ``c_states`` (time, batch, units)."""
     steps, n_in, units = x.shape[0], x.shape[2], h0.shape[1]
+    mixed = wh.shape[0] > 0
+    m = c0.shape[1]  # the LSTM's units (0 without mixed memory)
     width, pair = saved.shape[2], w.shape[1]
     heads = pair * pair  # pure: 1 group of 1 head; else 2 groups of 2 (ff1, ff2 | time_a, time_b)
     gated = h0.dtype.type(0.0 if mode == NO_GATE else 1.0)
@@ -214,8 +198,17 @@ def wired_cfc_forward(
     for j in range(units):
         for b in range(b1 - b0):
             old[j, b] = h0[b0 + b, j]
+    hp, zl_stm = np.zeros((m, width), h0.dtype), np.zeros((wh.shape[0], width), h0.dtype)
+    c, c_new = np.zeros((m, width), h0.dtype), np.zeros((m, width), h0.dtype)
+    for j in range(m):
+        for b in range(b1 - b0):
+            c[j, b] = c0[b0 + b, j]
     for t in range(steps):
         _load_step(x, dt, valid, t, b0, b1, buf, d, ok)
+        if mixed:  # the LSTM's output replaces the old state the layers read
+            hp[:] = old
+            _load_rows(zx, t, b0, b1, zl_stm)
+            lstm_gates(zl_stm, wh, old, c, c_new)
         for layer in range(neuron_base.shape[0] - 1):
             p0, p1 = neuron_base[layer], neuron_base[layer + 1]
             zl = z[: heads * (p1 - p0)]
@@ -227,22 +220,35 @@ def wired_cfc_forward(
                 _gated(zl, d, gated, neurons, p0, new, jac)
         for j in range(units):
             o, nw = old[j], new[j]
-            for b in range(width):
-                o[b] = nw[b] if ok[b] else o[b]
+            if mixed:
+                hpj = hp[j]
+                for b in range(width):
+                    o[b] = nw[b] if ok[b] else hpj[b]
+            else:
+                for b in range(width):
+                    o[b] = nw[b] if ok[b] else o[b]
         for b in range(b1 - b0):
             for j in range(units):
                 states[t, b0 + b, j] = old[j, b]
+            if ok[b]:
+                for j in range(m):
+                    c[j, b] = c_new[j, b]
+            for j in range(m):
+                c_states[t, b0 + b, j] = c[j, b]
 
 
-@njit(nogil=True, **_JIT)
+@njit(nogil=True, **JIT)
 def wired_cfc_backward(
     x, dt, valid, h0, states, saved, grad_states, ptr, src, w, neuron_base, neurons, mode,
-    b0, b1, g_x, g_dt, g_h0, g_w, g_bias, g_w_tau, g_A,
+    zx, wh, c0, c_states, grad_c, b0, b1, g_x, g_dt, g_h0, g_w, g_bias, g_w_tau, g_A, g_zx,
+    g_wh, g_c0,
 ):  # fmt: skip
     """Reverse pass of :func:`wired_cfc_forward` for the batch chunk ``b0:b1``; ``saved`` and
-    the parameter gradients ``g_w, g_bias, g_w_tau, g_A`` are the chunk's own (the caller
-    sums them over chunks)."""
+    the parameter gradients ``g_w, g_bias, g_w_tau, g_A`` (and mixed memory's ``g_wh``) are
+    the chunk's own (the caller sums them over chunks)."""
     steps, n_in, units = x.shape[0], x.shape[2], h0.shape[1]
+    mixed = wh.shape[0] > 0
+    m = c0.shape[1]
     width, pair = saved.shape[2], w.shape[1]
     heads = pair * pair
     zero = h0.dtype.type(0.0)
@@ -254,6 +260,11 @@ def wired_cfc_backward(
     ok = np.empty(width, dtype=np.bool_)
     old, new = buf[n_in : n_in + units], buf[n_in + units :]
     g_old, g_new = g_buf[n_in : n_in + units], g_buf[n_in + units :]
+    hp, g_hp = np.zeros((m, width), h0.dtype), np.zeros((m, width), h0.dtype)
+    c_prev, c_new = np.zeros((m, width), h0.dtype), np.zeros((m, width), h0.dtype)
+    carry_c, cur_c = np.zeros((m, width), h0.dtype), np.zeros((m, width), h0.dtype)
+    g_cp = np.zeros((m, width), h0.dtype)
+    zl_stm, gzl = np.zeros((wh.shape[0], width), h0.dtype), np.zeros((wh.shape[0], width), h0.dtype)
     for t in range(steps - 1, -1, -1):
         _load_step(x, dt, valid, t, b0, b1, buf, d, ok)
         g_d[:] = 0.0
@@ -263,13 +274,22 @@ def wired_cfc_backward(
                 old[j, b] = states[t - 1, b0 + b, j] if t > 0 else h0[b0 + b, j]
                 new[j, b] = states[t, b0 + b, j]
                 carry[j, b] += grad_states[t, b0 + b, j]
+            for j in range(m):
+                c_prev[j, b] = c_states[t - 1, b0 + b, j] if t > 0 else c0[b0 + b, j]
+                carry_c[j, b] += grad_c[t, b0 + b, j]
+                cur_c[j, b] = carry_c[j, b] if ok[b] else zero
+        if mixed:  # the LSTM again: the layers read its output
+            hp[:] = old
+            _load_rows(zx, t, b0, b1, zl_stm)
+            lstm_gates(zl_stm, wh, old, c_prev, c_new)
         for j in range(units):
             cj, gn, go = carry[j], g_new[j], g_old[j]
-            # An invalid step held the state: its gradient passes straight through.
+            # An invalid step held the state: its gradient passes straight through (with
+            # mixed memory below, g_old collecting d loss / d the LSTM's output).
             for b in range(width):
                 gn[b] = cj[b] if ok[b] else zero
             for b in range(width):
-                go[b] = zero if ok[b] else cj[b]
+                go[b] = zero if ok[b] or mixed else cj[b]
         for layer in range(neuron_base.shape[0] - 2, -1, -1):
             p0, p1 = neuron_base[layer], neuron_base[layer + 1]
             n = p1 - p0
@@ -306,7 +326,21 @@ def wired_cfc_backward(
             g_dt[t, b0 + b] = g_d[b]
             for i in range(n_in):
                 g_x[t, b0 + b, i] = g_buf[i, b]
-        carry[:] = g_old
+        if mixed:
+            lstm_local(g_old, cur_c, zl_stm, c_prev, c_new, gzl, g_cp)
+            lstm_weights_backward(gzl, hp, wh, g_wh, g_hp)
+            for b in range(b1 - b0):
+                for r in range(gzl.shape[0]):
+                    g_zx[t, b0 + b, r] = gzl[r, b]
+                if ok[b]:
+                    for j in range(units):
+                        carry[j, b] = g_hp[j, b]
+                    for j in range(m):
+                        carry_c[j, b] = g_cp[j, b]
+        else:
+            carry[:] = g_old
     for b in range(b1 - b0):
         for j in range(units):
             g_h0[b0 + b, j] = carry[j, b]
+        for j in range(m):
+            g_c0[b0 + b, j] = carry_c[j, b]

@@ -26,8 +26,7 @@ from typing import NamedTuple
 
 import torch
 
-# LeCunTanh (cells/_activations.py): 1.7159 * tanh(0.666 * x).
-LECUN_IN, LECUN_OUT = 0.666, 1.7159
+from ._common import LECUN_IN, LECUN_OUT
 
 
 class CfCPlan(NamedTuple):

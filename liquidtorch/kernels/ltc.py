@@ -1,4 +1,6 @@
-"""The LTC fast path: a custom autograd Function over numba kernels (see ``_ltc_numba``)."""
+"""The LTC fast path: a custom autograd Function over numba kernels (see ``_ltc_numba``),
+and :class:`FusedLTC`, what one cell's fused paths derive from it (edge lists of its masks,
+NumPy views of its parameters), never stale."""
 
 from __future__ import annotations
 
@@ -6,6 +8,33 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+from ..cells.options import Constraint
+from ._common import CONSTRAINT_CODES, Derived, Views, chunk_bounds, for_each_chunk, threads
+
+
+class LTCTensors(NamedTuple):
+    """What the kernels read from an ``LTCCell``: raw parameters (constraint not applied),
+    the optional mappings and the mask buffers."""
+
+    gleak: torch.Tensor
+    vleak: torch.Tensor
+    cm: torch.Tensor
+    w: torch.Tensor
+    sigma: torch.Tensor
+    mu: torch.Tensor
+    erev: torch.Tensor
+    sensory_w: torch.Tensor
+    sensory_sigma: torch.Tensor
+    sensory_mu: torch.Tensor
+    sensory_erev: torch.Tensor
+    input_w: torch.Tensor | None
+    input_b: torch.Tensor | None
+    output_w: torch.Tensor | None
+    output_b: torch.Tensor | None
+    mask: torch.Tensor
+    sensory_mask: torch.Tensor
 
 
 class Graph(NamedTuple):
@@ -35,105 +64,195 @@ def _batch_last(t: torch.Tensor) -> np.ndarray:
     return t.detach().transpose(1, 2).contiguous().numpy()
 
 
-def _chunks(batch: int) -> int:
+def _chunking(graph: Graph, u: torch.Tensor) -> tuple[np.ndarray, int]:
+    """Thread chunks of the batch (multiples of the kernels' 32 columns) and the number of
+    32-column rows the parameter gradients get."""
     from ._ltc_numba import CHUNK
 
-    return -(-batch // CHUNK)
+    steps, batch = u.shape[:2]
+    work = steps * batch * (len(graph.src) * graph.unfolds + len(graph.sensory_src))
+    bounds, _ = chunk_bounds(batch, threads(batch, CHUNK, work), CHUNK)
+    return bounds, -(-batch // CHUNK)
 
 
 class LTCScan(torch.autograd.Function):
-    """States (time, batch, units) of an LTC over mapped inputs ``u`` (time, batch, inputs).
+    """States (time, batch, units) of an LTC over mapped inputs ``u`` (time, batch, inputs),
+    and with mixed memory the LSTM's cell states (time, batch, units; else (time, batch, 0)).
 
     Tensor arguments after ``graph``: u, dt (time, batch), valid (time, batch) bool, v0
-    (batch, units), gleak, vleak, cm (units,), then per recurrent edge w, sigma, mu, erev and
-    per sensory edge the same four (positive values already applied).
+    (batch, units); mixed memory's zx (time, batch, 4 units) (input projection and bias), wh
+    (4 units, units), c0 (batch, units) (empty without); gleak, vleak, cm (units,), then
+    per recurrent edge w, sigma, mu, erev and per sensory edge the same four (positive
+    values already applied).
     """
 
     @staticmethod
     def forward(ctx, graph: Graph, *tensors):
-        u, dt, valid, v0, *params = tensors
-        states = _forward(graph, u, dt, valid, v0, params)
+        states, c_states = _forward(graph, *tensors)
         ctx.graph = graph
-        ctx.save_for_backward(*tensors, states)
-        return states
+        ctx.save_for_backward(*tensors, states, c_states)
+        return states, c_states
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_states):
-        from . import _ltc_numba as k
+    def backward(ctx, grad_states, grad_c):
+        from ._ltc_numba import ltc_backward
 
         graph = ctx.graph
-        u, dt, valid, v0, *params, states = ctx.saved_tensors
+        u, dt, valid, v0, zx, wh, c0, *params, states, c_states = ctx.saved_tensors
         (steps, batch, inputs), n = u.shape, v0.shape[1]
-        kernel = k.ltc_backward if _parallel(graph, u) else k.ltc_backward_serial
+        bounds, rows = _chunking(graph, u)
 
         def zeros(*shape):
             return torch.zeros(*shape, dtype=v0.dtype)
 
+        if grad_states is None:
+            grad_states = zeros(states.shape)
+        if grad_c is None:
+            grad_c = zeros(c_states.shape)
         g_u, g_dt, g_v0 = zeros(steps, inputs, batch), zeros(steps, batch), zeros(n, batch)
+        g_zx, g_wh, g_c0 = (
+            zeros(steps, zx.shape[2], batch),
+            zeros(rows, *wh.shape),
+            zeros(c0.T.shape),
+        )
         sizes = [n] * 3 + [len(graph.src)] * 4 + [len(graph.sensory_src)] * 4
-        rows = _chunks(batch)
-        g_params = [zeros(rows, size) for size in sizes]  # one row per batch chunk
+        g_params = [zeros(rows, size) for size in sizes]  # one row per 32 batch columns
         p = [_np(a) for a in params]
-        kernel(
+        args = (
             _batch_last(u), _np(dt), _np(valid), _np(v0.T), _batch_last(states),
             _batch_last(grad_states), *p[:3], graph.src, graph.dst, *p[3:7],
             graph.sensory_src, graph.sensory_dst, *p[7:], graph.unfolds, graph.eps,
-            g_u.numpy(), g_dt.numpy(), g_v0.numpy(), *(g.numpy() for g in g_params),
+            _batch_last(zx), _np(wh), _np(c0.T), _batch_last(c_states), _batch_last(grad_c),
         )  # fmt: skip
-        grads = (g_u.transpose(1, 2), g_dt, None, g_v0.T)
-        return (None, *grads, *(g.sum(0) for g in g_params))
+        outs = (
+            g_u.numpy(), g_dt.numpy(), g_v0.numpy(), *(g.numpy() for g in g_params),
+            g_zx.numpy(), g_wh.numpy(), g_c0.numpy(),
+        )  # fmt: skip
+        for_each_chunk(bounds, lambda c, b0, b1: ltc_backward(*args, b0, b1, *outs))
+        grads = (g_u.transpose(1, 2), g_dt, None, g_v0.T, g_zx.transpose(1, 2), g_wh.sum(0))
+        return (None, *grads, g_c0.T, *(g.sum(0) for g in g_params))
 
 
-def _parallel(graph: Graph, u: torch.Tensor) -> bool:
-    """Threads pay off only for several batch chunks and enough work (edge evaluations)."""
-    work = u.shape[0] * u.shape[1] * (len(graph.src) * graph.unfolds + len(graph.sensory_src))
-    return _chunks(u.shape[1]) >= 2 and work >= 200_000
+def _forward(graph: Graph, u, dt, valid, v0, zx, wh, c0, *params):
+    from ._ltc_numba import ltc_forward
 
-
-def _forward(graph: Graph, u, dt, valid, v0, params) -> torch.Tensor:
-    from . import _ltc_numba as k
-
-    kernel = k.ltc_forward if _parallel(graph, u) else k.ltc_forward_serial
-    out = torch.empty(u.shape[0], v0.shape[1], v0.shape[0], dtype=v0.dtype)
+    steps, batch = u.shape[:2]
+    out = torch.empty(steps, v0.shape[1], batch, dtype=v0.dtype)
+    out_c = torch.empty(steps, c0.shape[1], batch, dtype=v0.dtype)
     p = [_np(a) for a in params]
-    kernel(
+    args = (
         _batch_last(u), _np(dt), _np(valid), _np(v0.T), *p[:3], graph.src, graph.dst,
         *p[3:7], graph.sensory_src, graph.sensory_dst, *p[7:], graph.unfolds, graph.eps,
-        out.numpy(),
+        _batch_last(zx), _np(wh), _np(c0.T),
     )  # fmt: skip
-    return out.transpose(1, 2)
+    out_np, out_c_np = out.numpy(), out_c.numpy()
+    for_each_chunk(
+        _chunking(graph, u)[0], lambda c, b0, b1: ltc_forward(*args, b0, b1, out_np, out_c_np)
+    )
+    return out.transpose(1, 2), out_c.transpose(1, 2)
 
 
-def ltc_states(graph: Graph, u, dt, valid, v0, *params) -> torch.Tensor:
-    """States (time, batch, units); through :class:`LTCScan` when gradients are recorded,
-    otherwise a direct kernel call (less overhead for streaming)."""
-    if _parallel(graph, u):
-        import numba
-
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    tensors = (u, dt, valid, v0, *params)
-    if torch.is_grad_enabled() and any(getattr(t, "requires_grad", False) for t in tensors):
-        return LTCScan.apply(graph, *tensors)
-    return _forward(graph, u, dt, valid, v0, params)
+def _positive(raw: torch.Tensor, constraint: Constraint) -> torch.Tensor:
+    return F.softplus(raw) if constraint is Constraint.SOFTPLUS else raw.clamp_min(0.0)
 
 
-_VALID: dict[int, np.ndarray] = {}
+class FusedLTC:
+    """The fused paths of one LTC cell and what they derive from it.
 
+    The edge lists follow the *values* of the mask buffers (checked on every call: a loaded
+    state dict of another wiring, an in-place pruning); the streaming step reads the
+    parameters through NumPy views (see :class:`~._common.Views`) and applies the constraint
+    and the edge gathering in compiled code on every call, so no parameter value is cached.
+    Copying or pickling a cell starts these caches afresh.
+    """
 
-def ltc_step(graph: Graph, u: np.ndarray, dt: float, v: np.ndarray, params) -> np.ndarray:
-    """One input step without autograd for streaming: mapped inputs ``u`` (batch, inputs),
-    state ``v`` (batch, units), NumPy ``params`` from ``LTCCell._edge_params`` -> new state."""
-    from ._ltc_numba import ltc_forward_serial
+    def __init__(self) -> None:
+        self._edges: Derived[tuple[np.ndarray, ...]] = Derived()
+        self._views = Views()
 
-    batch = u.shape[0]
-    valid = _VALID.get(batch)
-    if valid is None:
-        valid = _VALID[batch] = np.ones((1, batch), dtype=np.bool_)
-    out = np.empty((1, v.shape[1], batch), dtype=v.dtype)
-    ltc_forward_serial(
-        np.ascontiguousarray(u.T)[None], np.full((1, batch), dt, dtype=u.dtype), valid,
-        np.ascontiguousarray(v.T), *params[:3], graph.src, graph.dst, *params[3:7],
-        graph.sensory_src, graph.sensory_dst, *params[7:], graph.unfolds, graph.eps, out,
-    )  # fmt: skip
-    return out[0].T
+    def __reduce__(self):
+        return (type(self), ())
+
+    def graph(self, t: LTCTensors, unfolds: int, eps: float) -> Graph:
+        def build(masks: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+            return (*edges_by_destination(masks[0]), *edges_by_destination(masks[1]))
+
+        return Graph(*self._edges.get([t.mask, t.sensory_mask], build), unfolds, eps)
+
+    def states(
+        self,
+        t: LTCTensors,
+        constraint: Constraint,
+        graph: Graph,
+        u: torch.Tensor,
+        dt: torch.Tensor,
+        valid: torch.Tensor,
+        v0: torch.Tensor,
+        lstm: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """States (time, batch, units) over mapped inputs ``u`` (time, batch, inputs), ``dt``
+        and ``valid`` (time, batch); through :class:`LTCScan` when gradients are recorded.
+
+        Mixed memory: ``lstm`` = (zx, wh, c0), the LSTM's input projection with its bias
+        (time, batch, 4 units), recurrent weights and initial cell; returns ``(h, c)``."""
+        n, dtype = t.w.shape[0], u.dtype
+        flat = [torch.from_numpy(s * n + d) for s, d in ((graph.src, graph.dst),
+                (graph.sensory_src, graph.sensory_dst))]  # fmt: skip
+        rec = (_positive(t.w, constraint), t.sigma, t.mu, t.erev)
+        sen = (_positive(t.sensory_w, constraint), t.sensory_sigma, t.sensory_mu,
+               t.sensory_erev)  # fmt: skip
+        params = [_positive(t.gleak, constraint), t.vleak, _positive(t.cm, constraint)]
+        params += [p.reshape(-1)[flat[0]] for p in rec] + [p.reshape(-1)[flat[1]] for p in sen]
+        params = [p.to(dtype).contiguous() for p in params]
+        if lstm is None:
+            empty = u.new_empty(0)
+            lstm = (empty.expand(*u.shape[:2], 0), empty.view(0, 0), empty.expand(u.shape[1], 0))
+        tensors = (u, dt, valid, v0, *lstm, *params)
+        if torch.is_grad_enabled() and any(a.requires_grad for a in tensors):
+            h, c = LTCScan.apply(graph, *tensors)
+        else:
+            h, c = _forward(graph, *tensors)
+        return h if c.shape[-1] == 0 else (h, c)
+
+    def step(
+        self,
+        t: LTCTensors,
+        constraint: Constraint,
+        graph: Graph,
+        x: np.ndarray,
+        dt: float,
+        v: np.ndarray,
+        output_size: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One step without autograd (streaming): inputs ``x`` (batch, inputs), state ``v``
+        (batch, units) -> (output, new state); the parameters must have the dtype of ``x``."""
+        from ._ltc_numba import gather_edges, ltc_forward, positive
+
+        (gleak, vleak, cm, w, sig, mu, erev, sw, ssig, smu, serev, in_w, in_b, out_w,
+         out_b) = self._views.get(t[:15])  # fmt: skip
+        code = CONSTRAINT_CODES[constraint]
+        neurons = np.empty((2, len(gleak)), dtype=x.dtype)
+        positive(code, gleak, neurons[0])
+        positive(code, cm, neurons[1])
+        edges = np.empty((4, len(graph.src)), dtype=x.dtype)
+        gather_edges(code, graph.src, graph.dst, w, sig, mu, erev, *edges)
+        sensory = np.empty((4, len(graph.sensory_src)), dtype=x.dtype)
+        gather_edges(code, graph.sensory_src, graph.sensory_dst, sw, ssig, smu, serev, *sensory)
+        u = x if in_w is None else x * in_w
+        u = u if in_b is None else u + in_b
+        batch = x.shape[0]
+        out = np.empty((1, v.shape[1], batch), dtype=v.dtype)
+        ltc_forward(
+            np.ascontiguousarray(u.T)[None], np.full((1, batch), dt, dtype=x.dtype),
+            np.ones((1, batch), dtype=np.bool_), np.ascontiguousarray(v.T), neurons[0], vleak,
+            neurons[1], graph.src, graph.dst, *edges, graph.sensory_src, graph.sensory_dst,
+            *sensory, graph.unfolds, graph.eps, np.empty((1, 0, batch), x.dtype),
+            np.empty((0, 0), x.dtype), np.empty((0, batch), x.dtype), 0, batch, out,
+            np.empty((1, 0, batch), x.dtype),
+        )  # fmt: skip
+        v = out[0].T
+        y = v[:, :output_size]
+        y = y if out_w is None else y * out_w
+        y = y if out_b is None else y + out_b
+        return np.ascontiguousarray(y), np.ascontiguousarray(v)

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-_MODES = {"default": 0, "no_gate": 1, "pure": 2}  # the kernel's DEFAULT, NO_GATE, PURE
+from ..cells.options import CfCMode
+from ._common import MODE_CODES, Derived, chunk_bounds, for_each_chunk, threads
 
 
 class WiredGraph(NamedTuple):
@@ -27,15 +26,14 @@ class WiredGraph(NamedTuple):
 
 
 def wired_graph(
-    masks: Sequence[np.ndarray], layers: Sequence[Sequence[int]], input_size: int, mode: str
+    masks: Sequence[np.ndarray], layers: Sequence[Sequence[int]], input_size: int, mode: CfCMode
 ) -> WiredGraph | None:
     """Edge lists of a wired CfC, or None if the paired heads' masks differ.
 
     ``masks[l]`` is the (heads * len(layers[l]), n_ff + units) mask of layer ``l``'s
-    ``heads.weight`` over ``[feed-forward | old state]``, ``layers[l]`` its neuron ids and
-    ``mode`` a CfC mode value ("default", "no_gate", "pure").
+    ``heads.weight`` over ``[feed-forward | old state]``, ``layers[l]`` its neuron ids.
     """
-    pair = 1 if mode == "pure" else 2
+    pair = 1 if mode is CfCMode.PURE else 2
     units = sum(len(cur) for cur in layers)
     groups, srcs, takes, prev, p0 = [], [], [], None, 0
     for mask, cur in zip(masks, layers, strict=True):
@@ -63,7 +61,7 @@ def wired_graph(
         neurons=np.concatenate([np.asarray(cur, dtype=np.int64) for cur in layers]),
         takes=tuple(takes),
         pair=pair,
-        mode=_MODES[mode],
+        mode=MODE_CODES[mode],
     )
 
 
@@ -71,80 +69,71 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-_POOL: dict = {}
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The worker threads (made again in a forked child, which does not inherit them)."""
-    if _POOL.get("pid") != os.getpid():
-        workers = max(1, (os.cpu_count() or 1) - 1)
-        _POOL.update(pid=os.getpid(), pool=ThreadPoolExecutor(workers, "liquidtorch"))
-    return _POOL["pool"]
-
-
-def _for_each_chunk(bounds: np.ndarray, run: Callable[[int, int, int], None]) -> None:
-    """``run(c, b0, b1)`` for every batch chunk ``c``: the first in this thread, the others on
-    the worker threads (the kernels release the GIL)."""
-    chunks = [(c, bounds[c], bounds[c + 1]) for c in range(len(bounds) - 1)]
-    others = [_pool().submit(run, *chunk) for chunk in chunks[1:]]
-    run(*chunks[0])
-    for future in others:
-        future.result()
-
-
 class WiredCfCScan(torch.autograd.Function):
-    """States (time, batch, units) of a wired CfC over inputs ``x`` (time, batch, inputs).
+    """States (time, batch, units) of a wired CfC over inputs ``x`` (time, batch, inputs), and
+    with mixed memory the LSTM's cell states (time, batch, units; else (time, batch, 0)).
 
     Arguments after ``graph``, ``bounds`` (the batch chunks, one per thread) and ``width``
     (the padded chunk width): x, dt (time, batch), valid (time, batch) bool, h0 (batch,
-    units), the edges' weights (edges * pair,), the biases of every head row, and per neuron
-    in processing order ``w_tau`` and ``A`` (pure mode; empty otherwise).
+    units); mixed memory's zx (time, batch, 4 units) (input projection and bias), wh (4
+    units, units), c0 (batch, units) (empty without); the edges' weights (edges * pair,),
+    the biases of every head row, and per neuron in processing order ``w_tau`` and ``A``
+    (pure mode; empty otherwise).
     """
 
     @staticmethod
     def forward(ctx, graph: WiredGraph, bounds: np.ndarray, width: int, *tensors):
         from ._wired_cfc_numba import wired_cfc_forward
 
-        x, dt, valid, h0, w, bias, w_tau, A = tensors
+        x, dt, valid, h0, zx, wh, c0, w, bias, w_tau, A = tensors
         steps, (batch, units) = x.shape[0], h0.shape
         states = torch.empty(steps, batch, units, dtype=h0.dtype)
+        c_states = torch.empty(steps, batch, c0.shape[1], dtype=h0.dtype)
         saved = torch.empty(len(bounds) - 1, steps, 4 * units, width, dtype=h0.dtype)
         args = (_np(x), _np(dt), _np(valid), _np(h0), graph.ptr, graph.src,
                 _np(w).reshape(-1, graph.pair), _np(bias), graph.neuron_base, graph.neurons,
-                _np(w_tau), _np(A), graph.mode)  # fmt: skip
-        out, per_chunk = states.numpy(), saved.numpy()
-        _for_each_chunk(
-            bounds, lambda c, b0, b1: wired_cfc_forward(*args, b0, b1, out, per_chunk[c])
+                _np(w_tau), _np(A), graph.mode, _np(zx), _np(wh), _np(c0))  # fmt: skip
+        out, out_c, per_chunk = states.numpy(), c_states.numpy(), saved.numpy()
+        for_each_chunk(
+            bounds, lambda c, b0, b1: wired_cfc_forward(*args, b0, b1, out, per_chunk[c], out_c)
         )
         ctx.graph, ctx.bounds = graph, bounds
-        ctx.save_for_backward(x, dt, valid, h0, w, bias, w_tau, A, states, saved)
-        return states
+        ctx.save_for_backward(*tensors, states, c_states, saved)
+        return states, c_states
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_states):
+    def backward(ctx, grad_states, grad_c):
         from ._wired_cfc_numba import wired_cfc_backward
 
         graph, bounds = ctx.graph, ctx.bounds
-        x, dt, valid, h0, w, bias, w_tau, A, states, saved = ctx.saved_tensors
-        g_x, g_dt, g_h0 = (torch.empty(t.shape, dtype=h0.dtype) for t in (x, dt, h0))
+        x, dt, valid, h0, zx, wh, c0, w, bias, w_tau, A, states, c_states, saved = ctx.saved_tensors
+        grad_states = torch.zeros_like(states) if grad_states is None else grad_states
+        grad_c = torch.zeros_like(c_states) if grad_c is None else grad_c
+        g_x, g_dt, g_h0, g_zx, g_c0 = (
+            torch.empty(t.shape, dtype=h0.dtype) for t in (x, dt, h0, zx, c0)
+        )
         chunks = len(bounds) - 1
         g_w = torch.zeros(chunks, len(w) // graph.pair, graph.pair, dtype=h0.dtype)
         g_params = [torch.zeros(chunks, len(p), dtype=h0.dtype) for p in (bias, w_tau, A)]
+        g_wh = torch.zeros(chunks, *wh.shape, dtype=h0.dtype)
         args = (_np(x), _np(dt), _np(valid), _np(h0), _np(states))
-        per_chunk = [t.numpy() for t in (saved, g_w, *g_params)]
+        per_chunk = [t.numpy() for t in (saved, g_w, *g_params, g_wh)]
         more = (_np(grad_states), graph.ptr, graph.src, _np(w).reshape(-1, graph.pair),
-                graph.neuron_base, graph.neurons, graph.mode)  # fmt: skip
+                graph.neuron_base, graph.neurons, graph.mode, _np(zx), _np(wh), _np(c0),
+                _np(c_states), _np(grad_c))  # fmt: skip
         outs = (g_x.numpy(), g_dt.numpy(), g_h0.numpy())
 
         def run(c, b0, b1):
-            saved_c, g_w_c, g_bias_c, g_w_tau_c, g_A_c = (a[c] for a in per_chunk)
+            saved_c, g_w_c, g_bias_c, g_w_tau_c, g_A_c, g_wh_c = (a[c] for a in per_chunk)
             wired_cfc_backward(*args, saved_c, *more, b0, b1, *outs, g_w_c, g_bias_c,
-                               g_w_tau_c, g_A_c)  # fmt: skip
+                               g_w_tau_c, g_A_c, g_zx.numpy(), g_wh_c, g_c0.numpy())  # fmt: skip
 
-        _for_each_chunk(bounds, run)
+        for_each_chunk(bounds, run)
         g_w = g_w.sum(0).reshape(-1)
-        return (None, None, None, g_x, g_dt, None, g_h0, g_w, *(g.sum(0) for g in g_params))
+        lstm = (g_zx, g_wh.sum(0), g_c0)
+        return (None, None, None, g_x, g_dt, None, g_h0, *lstm, g_w,
+                *(g.sum(0) for g in g_params))  # fmt: skip
 
 
 def _cat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -161,20 +150,47 @@ def wired_cfc_states(
     biases: Sequence[torch.Tensor],
     w_taus: Sequence[torch.Tensor] = (),
     As: Sequence[torch.Tensor] = (),
-) -> torch.Tensor:
+    lstm: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """States (time, batch, units) of a wired CfC over ``x`` (time, batch, inputs) with
     ``dt`` (time, batch), ``valid`` (time, batch) bool and initial state ``h0``; per layer its
     ``heads.weight`` (only the entries in ``graph`` are used), ``heads.bias`` and in pure
     mode ``w_tau`` and ``A``. The batch runs in chunks on up to ``torch.get_num_threads()``
-    threads."""
+    threads. Mixed memory: ``lstm`` = (zx, wh, c0), the LSTM's input projection with its
+    bias (time, batch, 4 units), recurrent weights and initial cell; returns ``(h, c)``."""
     batch = x.shape[1]
-    # Narrow chunks waste the per-synapse overhead: a thread gets at least 32 columns.
-    chunks = max(1, min(torch.get_num_threads(), batch // 32))
-    width = -(-max(batch, 1) // chunks)
-    width = -(-width // 16) * 16  # whole SIMD vectors per chunk (the kernels pad)
-    bounds = np.minimum(np.arange(0, max(batch, 1) + width, width), batch)
     w = _cat([wt.reshape(-1)[idx] for wt, idx in zip(weights, graph.takes, strict=True)])
+    # Narrow chunks waste the per-synapse overhead: a thread gets at least 32 columns;
+    # chunks are whole SIMD vectors wide (the kernels pad).
+    bounds, width = chunk_bounds(batch, threads(batch, 32, x.shape[0] * batch * w.numel()), 16)
     empty = x.new_empty(0)
     w_tau = _cat([p.reshape(-1) for p in w_taus]) if w_taus else empty
     A = _cat([p.reshape(-1) for p in As]) if As else empty
-    return WiredCfCScan.apply(graph, bounds, width, x, dt, valid, h0, w, _cat(biases), w_tau, A)
+    if lstm is None:
+        lstm = (x.new_empty(*x.shape[:2], 0), x.new_empty(0, 0), x.new_empty(batch, 0))
+    h, c = WiredCfCScan.apply(
+        graph, bounds, width, x, dt, valid, h0, *lstm, w, _cat(biases), w_tau, A
+    )
+    return h if c.shape[-1] == 0 else (h, c)
+
+
+class FusedWiredCfC:
+    """What the fused path of one wired CfC cell derives from it: the edge lists of its
+    heads' masks, following the masks' values (checked on every call). Copying or pickling
+    a cell starts it afresh."""
+
+    def __init__(self) -> None:
+        self._graph: Derived[WiredGraph | None] = Derived()
+
+    def __reduce__(self):
+        return (type(self), ())
+
+    def graph(
+        self,
+        masks: Sequence[torch.Tensor],
+        layers: Sequence[Sequence[int]],
+        input_size: int,
+        mode: CfCMode,
+    ) -> WiredGraph | None:
+        """The edge lists (see :func:`wired_graph`), or None where paired heads differ."""
+        return self._graph.get(masks, lambda m: wired_graph(m, layers, input_size, mode))
