@@ -56,6 +56,29 @@ def grad_profile(model, task, *, head: str = "last", n: int = 64) -> list[float]
     return x.grad.norm(dim=-1).mean(0).tolist()
 
 
+def probe(model, task, args, n: int = 64) -> dict[str, float]:
+    """After an epoch: the unclipped gradient norm of all parameters on ``n`` training
+    windows, in float32 and float64, and the loss there (the training weights are left as
+    they are: a float64 copy is used)."""
+    import copy
+
+    out = {}
+    for name, dtype in (("float32", torch.float32), ("float64", torch.float64)):
+        m = copy.deepcopy(model).to(dtype)
+        m.zero_grad(set_to_none=True)
+        logits = m(task.train.x[:n].to(dtype))
+        if args.head == "mean":
+            logits = logits.mean(1)
+        loss = torch.nn.functional.cross_entropy(logits, task.train.y[:n])
+        loss.backward()
+        norm = torch.sqrt(
+            sum((p.grad.double() ** 2).sum() for p in m.parameters() if p.grad is not None)
+        )
+        out[f"grad_norm_{name}"] = norm.item()
+        out[f"loss_{name}"] = loss.item()
+    return out
+
+
 def per_step_model(name: str, task, **kw):
     """The zoo model with a head at every step (for a mean-pooled prediction)."""
     return build_model(name, dataclasses.replace(task, per_step=True), **kw)
@@ -210,6 +233,8 @@ def command_train(args) -> None:
     trainer = Trainer(
         model, task_loss(task), task.train, task.val, config, metric_fn=task_metric(task), **kwargs
     )
+    grad_norms: list[dict[str, float]] = []
+    trainer.add_callback("on_epoch_end", lambda t: grad_norms.append(probe(t.model, task, args)))
     started = time.perf_counter()
     result = trainer.fit()
     test = trainer.evaluate(task.test)
@@ -230,6 +255,7 @@ def command_train(args) -> None:
         "seconds": time.perf_counter() - started,
         "seconds_per_epoch": statistics.fmean(r["seconds"] for r in result.history),
         "grad_profile_trained": grad_profile(model, task, head=args.head),
+        "probes": grad_norms,
     }
     if "cfc" in args.model:
         summary["saturation"] = gate_stats(model, task)

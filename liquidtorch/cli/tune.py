@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ._common import fail, make_console, parse_options
+from ._common import cli_errors, fail, make_console, user_file_options
+from .run import IdColumn, Kind, Target, TimeColumn, task_options_for
 
 
-def _task_options(
-    items: list[str] | None, time_column: str | None, target: str | None, id_column: str | None
-) -> dict[str, Any]:
-    options = parse_options(items, "task")
-    given = {"time_column": time_column, "target_column": target, "id_column": id_column}
-    options |= {k: v for k, v in given.items() if v is not None}
-    return options
-
-
+@cli_errors
 def tune_command(
     task: Annotated[
         str,
@@ -78,11 +71,10 @@ def tune_command(
         list[str] | None,
         typer.Option("--task-option", "-o", help="Task loader option KEY=VALUE, repeatable."),
     ] = None,
-    time_column: Annotated[
-        str | None, typer.Option(help="A data file's time column (elapsed time between rows).")
-    ] = None,
-    target: Annotated[str | None, typer.Option(help="A data file's target column.")] = None,
-    id_column: Annotated[str | None, typer.Option(help="A data file's sequence id column.")] = None,
+    time_column: TimeColumn = None,
+    target: Target = None,
+    id_column: IdColumn = None,
+    kind: Kind = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print the result only.")] = False,
 ) -> None:
     """Tune MODEL on TASK: TPE sampling, trials pruned per epoch on the validation metric.
@@ -93,38 +85,33 @@ def tune_command(
     """
     from liquidtorch import tune as lt
 
-    options = _task_options(task_option, time_column, target, id_column)
+    options = task_options_for(
+        task, task_option, user_file_options(time_column, target, id_column, kind)
+    )
     run_dir = run_dir or Path("runs") / f"tune-{Path(task).stem}-{model}"
-    try:
-        base = lt.load_space(space) if space is not None else lt.default_space(model)
-        spec = lt.TuneSpec(
-            task,
-            model,
-            run_dir,
-            trials=trials,
-            epochs=epochs,
-            space=base.updated(lt.parse_items(param)),
-            task_options=options,
-            pruner=pruner,
-            timeout=timeout,
-            jobs=jobs,
-            seed=seed,
-            storage=storage,
-            study_name=study_name,
+    base = lt.load_space(space) if space is not None else lt.default_space(model)
+    spec = lt.TuneSpec(
+        task,
+        model,
+        run_dir,
+        trials=trials,
+        epochs=epochs,
+        space=base.updated(lt.parse_items(param)),
+        task_options=options,
+        pruner=pruner,
+        timeout=timeout,
+        jobs=jobs,
+        seed=seed,
+        storage=storage,
+        study_name=study_name,
+    )
+    loaded = lt.check(spec)
+    if not quiet:
+        make_console().print(
+            f"tuning {model} on {task}: {trials} trials, space "
+            f"{spec.resolved_space().to_json()} -> {run_dir}"
         )
-        loaded = lt.check(spec)
-        if not quiet:
-            make_console().print(
-                f"tuning {model} on {task}: {trials} trials, space "
-                f"{spec.resolved_space().to_json()} -> {run_dir}"
-            )
-        result = lt.tune(spec, quiet=quiet, task=loaded)
-    except ValueError as e:
-        fail(str(e))
-    except (ImportError, RuntimeError) as e:
-        fail(str(e), code=1)
-    except KeyboardInterrupt:
-        fail(f"interrupted; rerun the same command to continue the study in {run_dir}", code=1)
+    result = lt.tune(spec, quiet=quiet, task=loaded)
     console = make_console()
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result.counts.items()))
     if result.best is None:
