@@ -260,7 +260,8 @@ def test_train_and_evaluate_a_users_csv(tmp_path):
 
 
 def test_train_config_from_a_tuned_best_json(tmp_path):
-    from liquidtorch.tune.best import make_best, write_json_atomic
+    from liquidtorch.train import write_json_atomic
+    from liquidtorch.tune.best import make_best
 
     best = make_best(
         task="xor",

@@ -153,7 +153,7 @@ def fit_run(spec: RunSpec, config, task=None) -> RunOutcome:
     if spec.units is None:
         spec = dataclasses.replace(spec, units=int(task.defaults.get("units", 32)))
     model = build_run_model(spec, task)
-    if config.run_dir is not None:
+    if config.run_dir is not None and not config.resume:  # a resumed run keeps its spec
         Path(config.run_dir).mkdir(parents=True, exist_ok=True)
         spec.to_json(Path(config.run_dir) / SPEC_FILE)
     trainer = make_trainer(model, task, config)
