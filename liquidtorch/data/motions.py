@@ -13,6 +13,8 @@ import torch
 from ._registry import register
 from ._task import Metric, SequenceData, Task, TaskKind, cached
 
+_ORIGIN = "offline, aeon [data]"  # where the data comes from (`liquidtorch tasks`)
+
 _VERSION = "v1"
 _SOURCE = (
     "aeon 1.6.0 `aeon.datasets.load_classification('BasicMotions')` (BSD-3-Clause); UEA "
@@ -69,7 +71,11 @@ def _data(*, seed: int, val_fraction: float) -> dict[str, torch.Tensor]:
     return cached(f"basic_motions/{_VERSION}/seed={seed}/val_fraction={val_fraction!r}", build)
 
 
-@register("basic_motions", "BasicMotions: 4 smartwatch activities, 6 channels, 100 steps (aeon)")
+@register(
+    "basic_motions",
+    "BasicMotions: 4 smartwatch activities, 6 channels, 100 steps (aeon)",
+    origin=_ORIGIN,
+)
 def load_basic_motions(*, seed: int = 0, val_fraction: float = 0.2) -> Task:
     """BasicMotions with a stratified ``val_fraction`` of the train set held out."""
     d = _data(seed=seed, val_fraction=val_fraction)

@@ -20,6 +20,8 @@ from ._task import Metric, SequenceData, Task, TaskKind, cache_dir, cached, spli
 from .downloads import download as _download
 from .downloads import missing_file_message, reading_archive
 
+_ORIGIN = "download (PhysioNet)"  # where the data comes from (`liquidtorch tasks`)
+
 _VERSION = "v1"
 _BASE = "https://physionet.org/files/challenge-2012/1.0.0/"
 SET_A_URL = _BASE + "set-a.tar.gz?download"
@@ -145,7 +147,11 @@ def _sums(index: torch.Tensor, values: torch.Tensor, size: int) -> torch.Tensor:
     return torch.zeros(size, dtype=values.dtype).index_add_(0, index, values)
 
 
-@register("physionet2012", "PhysioNet 2012 in-hospital mortality: irregular ICU series (AUC)")
+@register(
+    "physionet2012",
+    "PhysioNet 2012 in-hospital mortality: irregular ICU series (AUC)",
+    origin=_ORIGIN,
+)
 def physionet2012(*, seed: int = 0, root: str | Path | None = None, download: bool = True) -> Task:
     """PhysioNet/CinC Challenge 2012, set a (4000 ICU stays), CfC paper set-up.
 

@@ -19,6 +19,8 @@ from ._task import Metric, SequenceData, Task, TaskKind, cache_dir, cached, spli
 from .downloads import download as _download
 from .downloads import missing_file_message, reading_archive
 
+_ORIGIN = "download (UCI)"  # where the data comes from (`liquidtorch tasks`)
+
 _VERSION = "v1"
 
 # --------------------------------------------------------------------------- UCI HAR
@@ -96,7 +98,11 @@ def _read_har(root: Path, download_ok: bool) -> dict[str, torch.Tensor]:
     return out
 
 
-@register("uci_har", "UCI HAR smartphone activities: 9 inertial channels x 128 steps, 6 classes")
+@register(
+    "uci_har",
+    "UCI HAR smartphone activities: 9 inertial channels x 128 steps, 6 classes",
+    origin=_ORIGIN,
+)
 def uci_har(
     *, seed: int = 0, root: str | Path | None = None, download: bool = True, val_subjects=0.2
 ) -> Task:
@@ -222,7 +228,9 @@ def _read_person(root: Path, download_ok: bool) -> dict[str, torch.Tensor]:
 
 
 @register(
-    "person_activity", "UCI person activity: per-step 7-class activity from 4 tags (irregular)"
+    "person_activity",
+    "UCI person activity: per-step 7-class activity from 4 tags (irregular)",
+    origin=_ORIGIN,
 )
 def person_activity(
     *,

@@ -19,6 +19,8 @@ import torch
 from ._registry import register
 from ._task import Metric, SequenceData, Task, TaskKind, cached, split_indices
 
+_ORIGIN = "offline, seglearn (core)"  # where the data comes from (`liquidtorch tasks`)
+
 _VERSION = "v1"
 _SPLIT = (0.6, 0.2, 0.2)  # of the 10 subjects: 6 train, 2 validation, 2 test
 _SOURCE = (
@@ -146,7 +148,11 @@ def _task(name: str, *, seed, window, stride, drop, per_step, irregular) -> Task
     )
 
 
-@register("watch", "smartwatch exercise recognition, 2 s windows, split by subject (seglearn)")
+@register(
+    "watch",
+    "smartwatch exercise recognition, 2 s windows, split by subject (seglearn)",
+    origin=_ORIGIN,
+)
 def load_watch(
     *, seed: int = 0, window: int = 100, stride: int = 50, per_step: bool = False
 ) -> Task:
@@ -162,7 +168,11 @@ def load_watch(
     )
 
 
-@register("watch_irregular", "smartwatch exercises with ~30% of samples dropped (irregular)")
+@register(
+    "watch_irregular",
+    "smartwatch exercises with ~30% of samples dropped (irregular)",
+    origin=_ORIGIN,
+)
 def load_watch_irregular(
     *,
     seed: int = 0,

@@ -15,6 +15,8 @@ from ._registry import register
 from ._task import Metric, SequenceData, Task, TaskKind, cached
 from .events import stack_events, to_events
 
+_ORIGIN = "offline, synthetic"  # where the data comes from (`liquidtorch tasks`)
+
 _VERSION = "v1"
 _SPLIT = (0.7, 0.15, 0.15)
 _SOURCE = (
@@ -73,7 +75,7 @@ def _task(name: str, d: dict[str, torch.Tensor], description: str, irregular: bo
     )
 
 
-@register("xor", "bit-stream XOR: parity of a random bit sequence (synthetic)")
+@register("xor", "bit-stream XOR: parity of a random bit sequence (synthetic)", origin=_ORIGIN)
 def load_xor(*, seed: int = 0, length: int = 32, n_samples: int = 10_000) -> Task:
     """``n_samples`` random streams of ``length`` bits (split 70/15/15); label: their parity."""
     d = _data(seed=seed, length=length, n_samples=n_samples, events=False)
@@ -87,7 +89,9 @@ def load_xor(*, seed: int = 0, length: int = 32, n_samples: int = 10_000) -> Tas
     return _task("xor", d, description, irregular=False)
 
 
-@register("xor_irregular", "event-based bit-stream XOR: bit changes with elapsed times")
+@register(
+    "xor_irregular", "event-based bit-stream XOR: bit changes with elapsed times", origin=_ORIGIN
+)
 def load_xor_irregular(*, seed: int = 0, length: int = 32, n_samples: int = 10_000) -> Task:
     """The XOR streams of :func:`load_xor` as change events (variable length)."""
     d = _data(seed=seed, length=length, n_samples=n_samples, events=True)
