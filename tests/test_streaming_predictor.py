@@ -158,3 +158,22 @@ def test_cli_predict_model_file(tmp_path):
     expected = _whole(model, x, dt).numpy()
     got = pred[pred.id == "u2"][["output_0", "output_1"]].to_numpy()
     np.testing.assert_allclose(got, expected, atol=2e-6)
+
+
+def test_parquet_with_datetimes_equals_csv_with_seconds(tmp_path):
+    import pandas as pd
+
+    pytest.importorskip("pyarrow")
+    model = CfC(3, 4).eval()
+    path, df = _csv(tmp_path, np.random.default_rng(2))
+    stamped = df.assign(t=pd.Timestamp("2024-01-01") + pd.to_timedelta(df.t, unit="s"))
+    stamped.to_parquet(tmp_path / "feed.parquet", index=False)
+    kw = {"time_column": "t", "id_column": "id", "time_scale": 2.0, "chunk_rows": 9}
+    predict_file(model, path, tmp_path / "a.csv", **kw)
+    predict_file(model, tmp_path / "feed.parquet", tmp_path / "b.csv", **kw)
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    np.testing.assert_allclose(
+        a[["output_0", "output_1", "output_2", "output_3"]].to_numpy(),
+        b[["output_0", "output_1", "output_2", "output_3"]].to_numpy(),
+        atol=1e-6,
+    )
