@@ -83,6 +83,7 @@ def plot_history(study, path: Path, metric: str) -> bool:
         best = v if best is None else (max(best, v) if maximize else min(best, v))
         line.append((n, best))
     if line:
+        line.append((max(n for n, _, _ in points), line[-1][1]))  # to the last trial
         ax.step(*zip(*line, strict=True), where="post", color="tab:red", label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel(f"validation {metric}")
