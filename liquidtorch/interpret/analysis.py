@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class TreeFit:
     ``fidelity`` on held-out data (agreement with the network's class for classification,
     R^2 against its outputs for regression) and ``feature_names``."""
 
-    tree: object
+    tree: Any  # sklearn DecisionTreeClassifier / DecisionTreeRegressor
     fidelity: float
     depth: int
     feature_names: list[str]

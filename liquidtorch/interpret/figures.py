@@ -26,7 +26,9 @@ def _figure(width: float, height: float):
 
 def _order(groups: dict[str, np.ndarray]) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
     """Neurons ordered group by group (inter, command, motor) and each group's row span."""
-    order, spans, start = [], [], 0
+    order: list[int] = []
+    spans: list[tuple[str, int, int]] = []
+    start = 0
     for name, ids in groups.items():
         order.extend(int(i) for i in ids)
         spans.append((name, start, start + len(ids)))

@@ -15,7 +15,8 @@ from .robustness import Curve, evaluate, robustness_curves
 from .runs import Run, load_run
 
 # The report's robustness section: fewer sequences and seeds than `liquidtorch robustness`.
-REPORT_ROBUSTNESS = {"seeds": 1, "max_sequences": 300}
+ROBUSTNESS_SEEDS = 1
+ROBUSTNESS_SEQUENCES = 300
 
 
 @dataclass(frozen=True)
@@ -215,10 +216,13 @@ def explain_report(
     if robustness:
         report.section("Robustness")
         curves: dict[str, list[Curve]] = {
-            r.model_name: robustness_curves(r.model, task, **REPORT_ROBUSTNESS) for r in runs
+            r.model_name: robustness_curves(
+                r.model, task, seeds=ROBUSTNESS_SEEDS, max_sequences=ROBUSTNESS_SEQUENCES
+            )
+            for r in runs
         }
         report.paragraph(
-            f"Test {metric} on {REPORT_ROBUSTNESS['max_sequences']} random test sequences "
+            f"Test {metric} on {ROBUSTNESS_SEQUENCES} random test sequences "
             "under input perturbations the models never saw in training (one seed; "
             "`liquidtorch robustness` runs more seeds and runs)."
         )

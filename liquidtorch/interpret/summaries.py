@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,9 @@ class Written:
     seconds: float
 
 
-def _write(out: Path, stem: str, payload: dict, fig, report: Report, caption: str) -> tuple:
+def _write(
+    out: Path, stem: str, payload: dict, fig, report: Report, caption: str
+) -> tuple[Path, Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     png = figure_png(fig)
     paths = (out / f"{stem}.json", out / f"{stem}.png", out / f"{stem}.html")
@@ -51,7 +54,7 @@ def _strict(obj):
 
 
 def robustness_report(
-    run_dirs: list[str | Path],
+    run_dirs: Sequence[str | Path],
     out: str | Path,
     *,
     seeds: int = 3,
