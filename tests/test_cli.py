@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from liquidtorch.cli import app
@@ -58,8 +59,18 @@ def test_train_evaluate_resume(tmp_path):
     result, text = invoke(*args, "--run-dir", run, "--quiet")
     assert result.exit_code == 0, text
     assert "test accuracy" in text
-    for name in ("best.pt", "last.pt", "config.json", "metrics.csv", "cli.json"):
+    for name in ("best.pt", "last.pt", "config.json", "metrics.csv", "cli.json", "model.pt"):
         assert (run / name).exists(), name
+    # model.pt: the trained model (best weights) in one file, loadable without the run.
+    import liquidtorch
+    from liquidtorch.experiments import load_run
+    from liquidtorch.serialization import load_metadata
+
+    loaded, rebuilt = liquidtorch.load(run / "model.pt"), load_run(run).model
+    x = torch.randn(2, 4, 1)
+    assert torch.equal(loaded(x), rebuilt(x))
+    meta = load_metadata(run / "model.pt")["metadata"]
+    assert meta["task"] == "xor" and meta["metric"] == "accuracy"
     spec = json.loads((run / "cli.json").read_text())
     assert spec["task"] == "xor" and spec["model"] == "cfc" and spec["units"] == 4
     assert spec["task_options"] == {"n_samples": 60, "length": 4}

@@ -3,7 +3,9 @@ generic :class:`~liquidtorch.train.Trainer`, kept in a run directory.
 
 A run directory holds ``cli.json`` (the :class:`RunSpec`: what was built) beside the
 trainer's ``config.json`` (how it trained), ``metrics.csv``, ``best.pt`` and ``last.pt``, so
-:func:`load_run` and :func:`resume_settings` rebuild everything from the directory alone.
+:func:`load_run` and :func:`resume_settings` rebuild everything from the directory alone;
+and, once training ends, ``model.pt``: the trained model as one self-describing file
+(:func:`liquidtorch.load`), which ``export`` and ``predict`` read.
 
 Every function raises ``ValueError`` (with a one-line message naming the argument or file)
 for bad input, and lets ``ImportError`` / ``OSError`` through when data cannot be loaded;
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 SPEC_FILE = "cli.json"  # the RunSpec of a run directory
+MODEL_FILE = "model.pt"  # the trained model as one file (liquidtorch.save)
 # A task given as a file path (a user's recordings) is read by liquidtorch.data.user.
 _FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
@@ -158,7 +161,25 @@ def fit_run(spec: RunSpec, config, task=None) -> RunOutcome:
         spec.to_json(Path(config.run_dir) / SPEC_FILE)
     trainer = make_trainer(model, task, config)
     result = trainer.fit()
-    return RunOutcome(spec, task, model, trainer, result.history, trainer.evaluate(task.test))
+    test = trainer.evaluate(task.test)
+    if config.run_dir is not None and trainer.is_main:
+        _save_model(Path(config.run_dir) / MODEL_FILE, model, spec, task, test)
+    return RunOutcome(spec, task, model, trainer, result.history, test)
+
+
+def _save_model(path: Path, model, spec: RunSpec, task, test) -> None:
+    """The trained model (best weights) as one self-describing file, loadable with
+    :func:`liquidtorch.load` without this run directory or the task."""
+    from ..serialization import save
+
+    metadata = {
+        "task": spec.task,
+        "task_options": spec.task_options,
+        "metric": task.metric.value,
+        "test_metric": float(test.metric),
+        "per_step": bool(task.per_step),
+    }
+    save(model, path, metadata=metadata)
 
 
 def _check_run_dir(run_dir: Path, needed: tuple[str, ...], what: str) -> None:
