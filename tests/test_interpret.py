@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -311,3 +312,35 @@ def test_diverged_trajectories_are_null_in_json():
     rows = records_to_json([TrajectoryRecord("ltc", 4, 1, "tanh", 0, math.inf),
                             TrajectoryRecord("ltc", 4, 1, "default", 0, 2.5)])  # fmt: skip
     assert [(r["length"], r["diverged"]) for r in rows] == [(None, True), (2.5, False)]
+
+
+def test_analyse_a_per_step_regression_run():
+    from liquidtorch.interpret import ExplainOptions, Run, analyse
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 9, 2, generator=gen)
+    data = SequenceData(x, x.cumsum(1)[..., :1], lengths=torch.randint(4, 10, (30,), generator=gen))
+    task = Task("fake_steps", TaskKind.REGRESSION, Metric.MSE, True, 2, 1, data, data, data)
+    model = build_model("cfc_ncp", task, units=8).eval()
+    options = ExplainOptions(shown=2, fit_sequences=20, test_sequences=10, depths=(1, 2),
+                             ig_steps=16)  # fmt: skip
+    with use_fused(False):
+        a = analyse(Run(Path("."), "cfc_ncp", task, model), options)
+    assert not a.classification
+    assert a.test.predictions.shape == (10, 9, 1)  # per step
+    assert set(a.fidelity) == {1, 2} and all(v <= 1.0 for v in a.fidelity.values())  # R^2
+    assert a.shown.gate is not None and a.attribution.values.shape == (2, 9, 2)
+    # The attribution's target is the output at each sequence's last valid step.
+    last = torch.from_numpy(a.shown.valid.sum(1) - 1)
+    with torch.no_grad():
+        out = model(a.test_data.x[a.shown_index], lengths=a.test_data.lengths[a.shown_index])
+    expected = (
+        out[torch.arange(2), last, 0]
+        - model(torch.zeros(2, 9, 2), lengths=a.test_data.lengths[a.shown_index])[
+            torch.arange(2), last, 0
+        ]
+    )
+    assert torch.allclose(a.attribution.difference, expected.detach(), atol=1e-5)
+    with use_fused(False):
+        curves = robustness_curves(model, task, seeds=1)
+    assert all(math.isfinite(v) for c in curves for v in c.mean)
