@@ -344,3 +344,10 @@ def test_analyse_a_per_step_regression_run():
     with use_fused(False):
         curves = robustness_curves(model, task, seeds=1)
     assert all(math.isfinite(v) for c in curves for v in c.mean)
+
+
+def test_missing_scikit_learn_names_the_extra(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "sklearn.tree", None)  # import fails
+    x = np.zeros((4, 1))
+    with pytest.raises(ModuleNotFoundError, match=r"liquidtorch\[explain\]"):
+        fit_tree(x, np.zeros(4), (x, np.zeros(4)))

@@ -62,13 +62,9 @@ class TreeFit:
 
 
 def _require_sklearn():
-    try:
-        import sklearn.tree as sk_tree
-    except ImportError as e:
-        raise ImportError(
-            'decision trees need scikit-learn: pip install "liquidtorch[explain]"'
-        ) from e
-    return sk_tree
+    from .._optional import require
+
+    return require("sklearn.tree", "explain", feature="decision trees")
 
 
 def fit_tree(

@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 
 
 def _figure(width: float, height: float):
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise ImportError('the report needs matplotlib: pip install "liquidtorch[explain]"') from e
+    from .._optional import require
+
+    require("matplotlib", "explain", feature="the report's figures")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)  # a renderer of its own (no pyplot, no global backend)
     return fig
