@@ -19,6 +19,7 @@ from .options import CfCMode, coerce
 # The fused path's fixed cost is about two reference steps: shorter sequences (streaming
 # with ``step()``) run faster in the reference loop.
 _FUSED_MIN_STEPS = 3
+_FLOATS = (torch.float32, torch.float64)
 
 
 def _autocast_on(device_type: str) -> bool:
@@ -168,26 +169,21 @@ class CfCCell(UnitsCell):
         """One step for streaming inference in compiled code (numba), without autograd;
         ``None`` where that does not apply (gradients recorded, more than one backbone layer,
         other activations, dropout while training, devices, dtypes)."""
-        if torch.is_grad_enabled() and (
-            x.requires_grad or h.requires_grad or any(p.requires_grad for p in self.parameters())
-        ):
-            return None
-        weight = self.heads.weight
-        if not (
-            x.device.type == weight.device.type == "cpu"
-            and x.dtype in (torch.float32, torch.float64)
-            and h.dtype == x.dtype
-            and all(p.dtype == x.dtype for p in self.parameters())
-            and fused_enabled()
-        ):
+        if not (x.is_cpu and x.dtype in _FLOATS and h.dtype == x.dtype and fused_enabled()):
             return None
         fused = self._fused_backbone()
         if fused is None or len(fused[0]) > 2:
             return None
+        heads = self._heads_params()
+        params = fused[0] + heads  # every parameter of this cell
+        if any(p.dtype != x.dtype or not p.is_cpu for p in params) or (
+            torch.is_grad_enabled()
+            and (x.requires_grad or h.requires_grad or any(p.requires_grad for p in params))
+        ):
+            return None
         out = self._fused_step.step(
-            fused[0], fused[1], self._heads_params(), self.mode, x.detach().numpy(),
-            h.detach().numpy(), dt,
-        )  # fmt: skip
+            fused[0], fused[1], heads, self.mode, x.detach().numpy(), h.detach().numpy(), dt
+        )
         h = torch.from_numpy(out)
         return h, h
 

@@ -193,12 +193,13 @@ class LTCCell(WiredCell):
 
     # ------------------------------------------------------------ fused paths
     def _kernel_tensors(self) -> LTCTensors:
+        p, b = self._parameters, self._buffers  # direct: the streaming step counts microseconds
         return LTCTensors(
-            self.gleak, self.vleak, self.cm, self.w, self.sigma, self.mu, self.erev,
-            self.sensory_w, self.sensory_sigma, self.sensory_mu, self.sensory_erev,
-            self.input_w, self.input_b, self.output_w, self.output_b, self.mask,
-            self.sensory_mask,
-        )  # fmt: skip
+            *(p[name] for name in LTCTensors._fields[:11]),
+            *(p.get(name) for name in LTCTensors._fields[11:15]),
+            b["mask"],
+            b["sensory_mask"],
+        )
 
     def _fused_ok(self, x: torch.Tensor, v: torch.Tensor) -> bool:
         return (
@@ -213,9 +214,11 @@ class LTCCell(WiredCell):
     def fused_step(self, x: torch.Tensor, v: torch.Tensor, dt: float):
         """One step for streaming inference in compiled code, without autograd; ``None``
         where that does not apply (gradients recorded, other solvers, devices, dtypes)."""
-        tensors = (x, v, *self.parameters())
-        if (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) or not (
-            self._fused_ok(x, v)
+        params = [p for p in self._parameters.values() if p is not None]  # no submodules
+        if not self._fused_ok(x, v) or any(p.dtype != x.dtype or not p.is_cpu for p in params):
+            return None
+        if torch.is_grad_enabled() and (
+            x.requires_grad or v.requires_grad or any(p.requires_grad for p in params)
         ):
             return None
         t = self._kernel_tensors()

@@ -70,8 +70,7 @@ class Views:
 
     def get(self, tensors: Sequence[torch.Tensor | None]) -> list[np.ndarray | None]:
         key = tuple(
-            None if t is None else (t.data_ptr(), t.shape, t.stride(), t.dtype, t.device)
-            for t in tensors
+            None if t is None else (t.data_ptr(), t.shape, t.stride(), t.dtype) for t in tensors
         )
         if key != self._key:
             self._arrays = [None if t is None else t.detach().numpy() for t in tensors]

@@ -304,3 +304,44 @@ def gather_edges(constraint, src, dst, w, sig, mu, erev, out_w, out_sig, out_mu,
 def positive(constraint, x, out):
     for j in range(x.shape[0]):
         out[j] = _positive(x[j], constraint)
+
+
+@njit(**JIT)
+def _affine(x, w, b, out):
+    """``out = x * w + b`` per feature (last axis); empty ``w`` / ``b``: 1 / 0."""
+    for r in range(x.shape[0]):
+        for i in range(out.shape[1]):
+            y = x[r, i] * w[i] if w.shape[0] else x[r, i]
+            out[r, i] = y + b[i] if b.shape[0] else y
+
+
+@njit(**JIT)
+def ltc_stream_step(
+    constraint, x, v, dt, gleak, vleak, cm, w, sig, mu, erev, sw, ssig, smu, serev,
+    in_w, in_b, out_w, out_b, src, dst, ssrc, sdst, unfolds, eps, y, v_out,
+):  # fmt: skip
+    """One streaming step in one call: raw parameters (the constraint applied here), inputs
+    ``x`` (batch, inputs) and state ``v`` (batch, units) -> output ``y`` (batch, outputs) and
+    new state ``v_out``; empty mapping arrays mean no mapping."""
+    batch, ni = x.shape
+    n = v.shape[1]
+    dtype = v.dtype
+    neurons = np.empty((2, n), dtype)
+    positive(constraint, gleak, neurons[0])
+    positive(constraint, cm, neurons[1])
+    edges = np.empty((4, src.shape[0]), dtype)
+    gather_edges(constraint, src, dst, w, sig, mu, erev, edges[0], edges[1], edges[2], edges[3])
+    sens = np.empty((4, ssrc.shape[0]), dtype)
+    gather_edges(constraint, ssrc, sdst, sw, ssig, smu, serev, sens[0], sens[1], sens[2], sens[3])
+    u = np.empty((batch, ni), dtype)
+    _affine(x, in_w, in_b, u)
+    out = np.empty((1, n, batch), dtype)
+    ltc_forward(
+        np.ascontiguousarray(u.T).reshape(1, ni, batch), np.full((1, batch), dt, dtype),
+        np.ones((1, batch), np.bool_), np.ascontiguousarray(v.T), neurons[0], vleak, neurons[1],
+        src, dst, edges[0], edges[1], edges[2], edges[3], ssrc, sdst, sens[0], sens[1], sens[2],
+        sens[3], unfolds, eps, np.empty((1, 0, batch), dtype), np.empty((0, 0), dtype),
+        np.empty((0, batch), dtype), 0, batch, out, np.empty((1, 0, batch), dtype),
+    )  # fmt: skip
+    v_out[:] = out[0].T
+    _affine(v_out[:, : y.shape[1]], out_w, out_b, y)

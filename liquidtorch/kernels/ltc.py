@@ -227,32 +227,14 @@ class FusedLTC:
     ) -> tuple[np.ndarray, np.ndarray]:
         """One step without autograd (streaming): inputs ``x`` (batch, inputs), state ``v``
         (batch, units) -> (output, new state); the parameters must have the dtype of ``x``."""
-        from ._ltc_numba import gather_edges, ltc_forward, positive
+        from ._ltc_numba import ltc_stream_step
 
-        (gleak, vleak, cm, w, sig, mu, erev, sw, ssig, smu, serev, in_w, in_b, out_w,
-         out_b) = self._views.get(t[:15])  # fmt: skip
-        code = CONSTRAINT_CODES[constraint]
-        neurons = np.empty((2, len(gleak)), dtype=x.dtype)
-        positive(code, gleak, neurons[0])
-        positive(code, cm, neurons[1])
-        edges = np.empty((4, len(graph.src)), dtype=x.dtype)
-        gather_edges(code, graph.src, graph.dst, w, sig, mu, erev, *edges)
-        sensory = np.empty((4, len(graph.sensory_src)), dtype=x.dtype)
-        gather_edges(code, graph.sensory_src, graph.sensory_dst, sw, ssig, smu, serev, *sensory)
-        u = x if in_w is None else x * in_w
-        u = u if in_b is None else u + in_b
-        batch = x.shape[0]
-        out = np.empty((1, v.shape[1], batch), dtype=v.dtype)
-        ltc_forward(
-            np.ascontiguousarray(u.T)[None], np.full((1, batch), dt, dtype=x.dtype),
-            np.ones((1, batch), dtype=np.bool_), np.ascontiguousarray(v.T), neurons[0], vleak,
-            neurons[1], graph.src, graph.dst, *edges, graph.sensory_src, graph.sensory_dst,
-            *sensory, graph.unfolds, graph.eps, np.empty((1, 0, batch), x.dtype),
-            np.empty((0, 0), x.dtype), np.empty((0, batch), x.dtype), 0, batch, out,
-            np.empty((1, 0, batch), x.dtype),
+        empty = np.empty(0, dtype=x.dtype)
+        views = [empty if a is None else a for a in self._views.get(t[:15])]
+        y = np.empty((x.shape[0], output_size), dtype=x.dtype)
+        v_out = np.empty_like(v)
+        ltc_stream_step(
+            CONSTRAINT_CODES[constraint], x, v, dt, *views, graph.src, graph.dst,
+            graph.sensory_src, graph.sensory_dst, graph.unfolds, graph.eps, y, v_out,
         )  # fmt: skip
-        v = out[0].T
-        y = v[:, :output_size]
-        y = y if out_w is None else y * out_w
-        y = y if out_b is None else y + out_b
-        return np.ascontiguousarray(y), np.ascontiguousarray(v)
+        return y, v_out
