@@ -301,3 +301,44 @@ def test_synapse_masks_name_parameters_and_count_the_wiring(make):
         heads = 1 if inner.mode.value == "pure" else 4
         assert used == heads * (inner.wiring.synapse_count + inner.wiring.sensory_synapse_count)
     assert MixedMemoryCell(CfCCell(3, 4)).synapse_masks() == {}
+
+
+def _wired_dependencies(wiring):
+    """Which old-state neurons each new state of a wired CfC (``recurrence="wiring"``) may
+    depend on in one step: the sources of its synapses, except those of the previous layer,
+    whose *new* states it reads instead (and with them their dependencies)."""
+    adjacency = wiring.adjacency != 0
+    deps, prev = {}, []
+    for _, cur in wiring.layers:
+        for j in cur:
+            direct = {i for i in range(wiring.units) if adjacency[i, j] and i not in prev}
+            via = set().union(*(deps[k] for k in prev if adjacency[k, j]))
+            deps[j] = direct | via
+        prev = list(cur)
+    return deps
+
+
+@pytest.mark.parametrize("wiring", [AutoNCP(12, 3, seed=5), NCP(4, 3, 2, 2, 2, 2, 2, seed=1)])
+@pytest.mark.parametrize("fused", [False, True])
+def test_wired_cfc_jacobian_blocks_follow_the_layer_masks(wiring, fused):
+    """d h_new / d h_old is exactly zero wherever the wiring gives no path within one step
+    (e.g. a previous layer's neuron without self-loop: it is read through its new state)."""
+    torch.manual_seed(0)
+    cell = WiredCfCCell(3, wiring).double()
+    _perturb_(cell)
+    x = torch.randn(1, 3, dtype=torch.float64)
+
+    def step(h):
+        if fused:
+            return cell.fused_states(x[None], 0.7, None, h)[0]
+        return cell(x, h, 0.7)[1]
+
+    jac = torch.autograd.functional.jacobian(step, torch.randn(1, cell.state_size).double())
+    jac = jac.reshape(cell.state_size, cell.state_size)  # [new j, old i]
+    deps = _wired_dependencies(cell.wiring)
+    for j in range(cell.state_size):
+        for i in range(cell.state_size):
+            if i in deps[j]:
+                assert jac[j, i] != 0, (j, i)
+            else:
+                assert jac[j, i] == 0, (j, i)
