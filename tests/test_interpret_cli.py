@@ -31,6 +31,7 @@ def invoke(*args):
     return result, result.output + (result.stderr if result.stderr_bytes else "")
 
 
+@pytest.mark.slow  # renders the whole report again (test_interpret_report checks it)
 def test_explain_writes_the_report(tmp_path):
     run = make_run(tmp_path / "run", "cfc_ncp")
     result, text = invoke("explain", run, "--no-robustness", "--depth", "2")
