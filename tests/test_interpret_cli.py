@@ -69,7 +69,8 @@ def test_robustness_writes_json_png_html(tmp_path):
     # Pooled: 2 runs x 2 seeds at a random level, 2 runs x 1 at the clean level.
     assert [len(v) for v in noise["values"]] == [2] + [4] * (len(noise["levels"]) - 1)
     assert (tmp_path / "rob" / "robustness.png").read_bytes()[:4] == b"\x89PNG"
-    assert "<img" in (tmp_path / "rob" / "robustness.html").read_text()
+    page = (tmp_path / "rob" / "robustness.html").read_text()
+    assert "<img" in page and "clean accuracy" in page and "worst under drop (level)" in page
 
 
 def test_expressivity_writes_json_png_html(tmp_path):

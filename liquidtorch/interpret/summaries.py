@@ -100,11 +100,21 @@ def robustness_report(
         f"Runs of one model are pooled; bands are +-1 std over runs and {seeds} perturbation "
         f"seeds. {task.description}"
     )
-    header = ["model", "runs"] + [p.value for p in perturbations]
-    rows = [
-        [name, len(models[name])] + [f"{c.mean[0]:.3f} -> {c.mean[-1]:.3f}" for c in curves]
-        for name, curves in pooled.items()
+    worst = min if task.metric.higher_is_better else max
+    header = ["model", "runs", f"clean {metric}"] + [
+        f"worst under {p.value} (level)" for p in perturbations
     ]
+    rows = []
+    for name, curves in pooled.items():
+        clean = next(
+            (c.mean[c.levels.index(c.perturbation.neutral)] for c in curves
+             if c.perturbation.neutral in c.levels), math.nan,
+        )  # fmt: skip
+        cells = []
+        for c in curves:
+            value, level = worst(zip(c.mean, c.levels, strict=True))
+            cells.append(f"{value:.3f} ({level:g})")
+        rows.append([name, len(models[name]), clean, *cells])
     report.table(header, rows)
     fig = figures.robustness_figure(pooled, metric)
     paths = _write(
