@@ -150,6 +150,26 @@ def test_trajectory_length_of_a_linear_map_of_a_circle():
     )
 
 
+@pytest.mark.parametrize("family", ["ltc", "ctrnn", "node"])
+def test_gain_scales_the_weights_before_the_nonlinearity(family):
+    from liquidtorch.interpret.expressivity import make_cell
+
+    torch.manual_seed(3)
+    plain = make_cell(family, 2, 5, "default")
+    torch.manual_seed(3)
+    scaled = make_cell(family, 2, 5, "default", gain=2.5)
+    changed = {n for n, p in plain.state_dict().items()
+               if not torch.equal(p, scaled.state_dict()[n])}  # fmt: skip
+    expected = {
+        "ltc": {"sigma", "sensory_sigma"},
+        "ctrnn": {"input_map.weight", "recurrent_map.weight"},
+        "node": {n for n in plain.state_dict() if n.endswith("weight")},
+    }[family]
+    assert changed == expected and expected
+    for name in changed:
+        assert torch.allclose(scaled.state_dict()[name], 2.5 * plain.state_dict()[name])
+
+
 def test_trajectory_length_rejects_bad_shapes():
     with pytest.raises(ValueError, match="points"):
         trajectory_length(np.zeros(5))
@@ -157,11 +177,13 @@ def test_trajectory_length_rejects_bad_shapes():
 
 def test_trajectory_study_covers_the_axes():
     records = trajectory_study(widths=(4, 6), depths=(1, 2), activations=("default", "relu"),
-                               base_width=4, seeds=1, steps=16)  # fmt: skip
+                               gains=(1.0, 2.0), base_width=4, seeds=1, steps=16)  # fmt: skip
     families = {r.family for r in records}
     assert families == {"ltc", "ctrnn", "node"}
-    # Per family: widths {4, 6} + depth 2 + relu, the base (4, 1, default) counted once.
-    assert len(records) == 3 * 4
+    # Per family: widths {4, 6} + depth 2 + relu + gain 2, the base (4, 1, default, 1)
+    # counted once.
+    assert len(records) == 3 * 5
+    assert {r.gain for r in records} == {1.0, 2.0}
     finite = [r.length for r in records if math.isfinite(r.length)]
     assert finite and all(v > 0 for v in finite)
 

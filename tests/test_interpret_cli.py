@@ -49,6 +49,7 @@ def test_explain_writes_the_report(tmp_path):
         (["robustness", "missing"], "does not exist"),
         (["expressivity", "--widths", "4,x"], "--widths"),
         (["expressivity", "--activations", "swish"], "unknown activation 'swish'"),
+        (["expressivity", "--gains", "0,1"], "--gains must be numbers > 0"),
     ],
 )
 def test_bad_arguments_fail_in_one_line(args, message):
@@ -74,11 +75,12 @@ def test_robustness_writes_json_png_html(tmp_path):
 
 
 def test_expressivity_writes_json_png_html(tmp_path):
-    options = ["--widths", "4,6", "--depths", "1,2", "--activations", "default"]
+    options = ["--widths", "4,6", "--depths", "1,2", "--activations", "default", "--gains", "1,3"]
     options += ["--seeds", "1", "--steps", "16", "--out", tmp_path / "e"]
     result, text = invoke("expressivity", *options)
     assert result.exit_code == 0, text
     data = json.loads((tmp_path / "e" / "expressivity.json").read_text())
     assert {r["family"] for r in data["records"]} == {"ltc", "ctrnn", "node"}
-    assert len(data["records"]) == 3 * 3  # widths 4, 6 and depth 2 per family
+    assert len(data["records"]) == 3 * 4  # widths 4, 6, depth 2 and gain 3 per family
+    assert data["base"] == {"width": 6, "depth": 1, "activation": "default", "gain": 1.0}
     assert (tmp_path / "e" / "expressivity.png").stat().st_size > 10_000

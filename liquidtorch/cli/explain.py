@@ -21,6 +21,16 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
     return values
 
 
+def _gains(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        fail(f"--gains must be comma-separated numbers, got {text!r}")
+    if not values or min(values) <= 0:
+        fail(f"--gains must be numbers > 0, got {text!r}")
+    return values
+
+
 def _threads() -> None:
     import torch
 
@@ -103,13 +113,17 @@ def expressivity_command(
     activations: Annotated[
         str, typer.Option(help="Comma-separated: default, tanh, sigmoid, relu, hardtanh.")
     ] = "default,tanh,sigmoid,relu,hardtanh",
+    gains: Annotated[
+        str, typer.Option(help="Comma-separated gains of the weights before the nonlinearity.")
+    ] = "0.5,1,2,4",
     seeds: Annotated[int, typer.Option(min=1, help="Initialisations per setting.")] = 3,
     steps: Annotated[int, typer.Option(min=8, help="Samples of the input circle.")] = 200,
 ) -> None:
     """Trajectory length of a circle through LTC, CT-RNN and Neural ODE layers.
 
-    The LTC paper's expressivity study: untrained layers, as width, depth and activation
-    vary. Writes OUT/expressivity.json, .png and .html.
+    The LTC paper's expressivity study: untrained layers, as width, depth, activation and
+    the gain of the weights in front of the nonlinearity vary. Writes
+    OUT/expressivity.json, .png and .html.
     """
     from liquidtorch.interpret import expressivity_report
     from liquidtorch.interpret.expressivity import ACTIVATIONS
@@ -122,7 +136,7 @@ def expressivity_command(
     _threads()
     written = expressivity_report(
         out, widths=_ints(widths, "--widths"), depths=_ints(depths, "--depths"),
-        activations=names, seeds=seeds, steps=steps,
+        activations=names, gains=_gains(gains), seeds=seeds, steps=steps,
     )  # fmt: skip
     make_console().print(
         f"wrote {written.html}, {written.png} and {written.json} ({written.seconds:.1f}s)"

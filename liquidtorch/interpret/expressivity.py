@@ -3,7 +3,8 @@
 A circle ``I(t) = (sin t, cos t)`` is fed through an untrained continuous-time network; the
 length of the path its state draws measures how much the network can stretch and fold its
 input. :func:`trajectory_study` sweeps width, depth (stacked layers) and the activation of
-LTC, CT-RNN and Neural ODE layers of this library with their own initialisation.
+LTC, CT-RNN and Neural ODE layers of this library with their own initialisation, whose
+weights in front of the nonlinearity can be scaled by a gain.
 
 The activation replaces each model's nonlinearity: the Neural ODE's ``f = act(W [x, h] +
 b)``, the CT-RNN's ``act(W_in x + W_h h + b)`` and the LTC synapse's ``sigmoid(sigma (v -
@@ -90,19 +91,45 @@ class _CTRNNWithActivation(CTRNNCell):
         return h, h
 
 
-def make_cell(family: Family | str, n_in: int, width: int, activation: str) -> nn.Module:
-    """One untrained cell of ``family`` with ``width`` units and ``activation``."""
+def make_cell(
+    family: Family | str, n_in: int, width: int, activation: str, gain: float = 1.0
+) -> nn.Module:
+    """One untrained cell of ``family`` with ``width`` units and ``activation``; ``gain``
+    multiplies the initial weights in front of the nonlinearity (see :func:`scale_gain_`)."""
     family = Family(family)
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     act = ACTIVATIONS[activation] or (torch.sigmoid if family is Family.LTC else torch.tanh)
+    cell: nn.Module
     if family is Family.LTC:
-        return _LTCWithActivation(n_in, FullyConnected(width), act=act)
-    if family is Family.CTRNN:
-        return _CTRNNWithActivation(n_in, width, act=act)
-    cell = NeuralODECell(n_in, width, hidden_layers=0)
-    cell.f = nn.Sequential(*[get_activation(act) if isinstance(m, nn.Tanh) else m for m in cell.f])
+        cell = _LTCWithActivation(n_in, FullyConnected(width), act=act)
+    elif family is Family.CTRNN:
+        cell = _CTRNNWithActivation(n_in, width, act=act)
+    else:
+        cell = NeuralODECell(n_in, width, hidden_layers=0)
+        cell.f = nn.Sequential(
+            *[get_activation(act) if isinstance(m, nn.Tanh) else m for m in cell.f]
+        )
+    scale_gain_(cell, gain)
     return cell
+
+
+@torch.no_grad()
+def scale_gain_(cell: nn.Module, gain: float) -> None:
+    """Multiply the weights that form the pre-activation of each model's nonlinearity by
+    ``gain`` (the role of the weight scale sigma_w in the LTC paper's study): the LTC
+    synapses' slopes ``sigma`` (``sigmoid(sigma (v - mu))``), the CT-RNN's ``W_in`` and
+    ``W_h``, the Neural ODE's linear layers."""
+    if gain <= 0:
+        raise ValueError(f"gain must be > 0, got {gain!r}")
+    if isinstance(cell, LTCCell):
+        weights = [cell.sigma, cell.sensory_sigma]
+    elif isinstance(cell, CTRNNCell):
+        weights = [cell.input_map.weight, cell.recurrent_map.weight]
+    else:
+        weights = [m.weight for m in cell.modules() if isinstance(m, nn.Linear)]
+    for w in weights:
+        w.mul_(gain)
 
 
 @torch.no_grad()
@@ -129,17 +156,26 @@ class TrajectoryRecord:
     activation: str
     seed: int
     length: float
+    gain: float = 1.0
 
 
 def measure(
-    family: Family | str, width: int, depth: int, activation: str, seed: int, steps: int = 200
+    family: Family | str,
+    width: int,
+    depth: int,
+    activation: str,
+    seed: int,
+    steps: int = 200,
+    gain: float = 1.0,
 ) -> tuple[float, torch.Tensor]:
     """Trajectory length (and the trajectory) of one untrained network on the circle;
     ``inf`` where the state diverges."""
     inputs, dt = circle(steps)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        cells = [make_cell(family, 2 if k == 0 else width, width, activation) for k in range(depth)]
+        cells = [
+            make_cell(family, 2 if k == 0 else width, width, activation, gain) for k in range(depth)
+        ]
     path = latent_trajectory(cells, inputs, dt)
     if not bool(torch.isfinite(path).all()):  # e.g. an LTC with sign-changing conductances
         return math.inf, path
@@ -152,24 +188,28 @@ def trajectory_study(
     widths: tuple[int, ...] = (8, 16, 32, 64),
     depths: tuple[int, ...] = (1, 2, 3, 4),
     activations: tuple[str, ...] = tuple(ACTIVATIONS),
+    gains: tuple[float, ...] = (1.0,),
     base_width: int = 32,
     base_depth: int = 1,
     base_activation: str = "default",
     seeds: int = 3,
     steps: int = 200,
 ) -> list[TrajectoryRecord]:
-    """Trajectory lengths as one of width, depth and activation varies (the others at their
-    ``base_`` values), for each family and ``seeds`` initialisations."""
-    settings = {(w, base_depth, base_activation) for w in widths}
-    settings |= {(base_width, d, base_activation) for d in depths}
-    settings |= {(base_width, base_depth, a) for a in activations}
+    """Trajectory lengths as one of width, depth, activation and weight gain varies (the
+    others at their ``base_`` values, gain 1), for each family and ``seeds``
+    initialisations."""
+    base = (base_width, base_depth, base_activation, 1.0)
+    settings = {(w, *base[1:]) for w in widths}
+    settings |= {(base_width, d, *base[2:]) for d in depths}
+    settings |= {(base_width, base_depth, a, 1.0) for a in activations}
+    settings |= {(*base[:3], float(g)) for g in gains}
     records = []
     for family in map(Family, families):
-        for width, depth, activation in sorted(settings):
+        for width, depth, activation, gain in sorted(settings):
             for seed in range(seeds):
-                length, _ = measure(family, width, depth, activation, seed, steps)
+                length, _ = measure(family, width, depth, activation, seed, steps, gain)
                 records.append(
-                    TrajectoryRecord(family.value, width, depth, activation, seed, length)
+                    TrajectoryRecord(family.value, width, depth, activation, seed, length, gain)
                 )
     return records
 

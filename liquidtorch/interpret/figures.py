@@ -220,15 +220,17 @@ def robustness_figure(curves: dict[str, list[Curve]], metric: str):
 
 
 def expressivity_figure(records: list[dict], paths: dict[str, np.ndarray], base: dict):
-    """Trajectory length against width, depth and activation (mean over seeds, the other
-    two at their ``base`` values) and latent trajectories (first two principal components)."""
+    """Trajectory length against each setting of ``base`` (width, depth, activation, gain;
+    mean over seeds, the others at their ``base`` values) and latent trajectories (first
+    two principal components)."""
     from .analysis import pca
 
     families = sorted({r["family"] for r in records})
-    fig = _figure(16, 7)
+    varied = [k for k in ("width", "depth", "activation", "gain") if k in base]
+    fig = _figure(5.3 * len(varied), 7)
     top, bottom = fig.subfigures(2, 1)
-    axes = top.subplots(1, 3)
-    for ax, axis in zip(axes, ("width", "depth", "activation"), strict=True):
+    axes = top.subplots(1, len(varied))
+    for ax, axis in zip(axes, varied, strict=True):
         others = [k for k in base if k != axis]
         for f in families:
             rows = [r for r in records if r["family"] == f and all(r[o] == base[o] for o in others)]
@@ -240,6 +242,8 @@ def expressivity_figure(records: list[dict], paths: dict[str, np.ndarray], base:
                 for v in keys
             ]
             pos = range(len(keys)) if axis == "activation" else keys
+            if axis == "gain":
+                ax.set_xscale("log", base=2)
             line = ax.plot(pos, [m if math.isfinite(m) else np.nan for m in means], marker="o",
                            label=f)[0]  # fmt: skip
             for p, m in zip(pos, means, strict=True):  # a diverged state: an x at the top

@@ -129,6 +129,7 @@ def expressivity_report(
     widths: tuple[int, ...] = (8, 16, 32, 64),
     depths: tuple[int, ...] = (1, 2, 3, 4),
     activations: tuple[str, ...] = ("default", "tanh", "sigmoid", "relu", "hardtanh"),
+    gains: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0),
     seeds: int = 3,
     steps: int = 200,
     base_width: int | None = None,
@@ -140,10 +141,11 @@ def expressivity_report(
     if not widths or not depths or not activations:
         raise ValueError("widths, depths and activations must each name at least one value")
     base_width = sorted(widths)[len(widths) // 2] if base_width is None else base_width
-    base = {"width": base_width, "depth": 1, "activation": "default"}
+    base = {"width": base_width, "depth": 1, "activation": "default", "gain": 1.0}
     records = records_to_json(
         trajectory_study(
-            widths=widths, depths=depths, activations=activations, seeds=seeds, steps=steps,
+            widths=widths, depths=depths, activations=activations, gains=gains, seeds=seeds,
+            steps=steps,
             base_width=base_width, base_depth=1, base_activation="default",
         )
     )  # fmt: skip
@@ -158,13 +160,15 @@ def expressivity_report(
         f"A circle (sin t, cos t), {steps} steps over one turn, through untrained LTC, CT-RNN "
         f"and Neural ODE layers of this library (their own initialisation); the length of the "
         f"path drawn by the last layer's state, mean over {seeds} seeds, as width, depth "
-        f"(stacked layers) or activation varies from width {base_width}, depth 1 and each "
-        "model's own activation. An infinite length means the state diverged."
+        f"(stacked layers), activation or the gain of the weights in front of the "
+        f"nonlinearity varies from width {base_width}, depth 1, each model's own activation "
+        "and gain 1. An infinite length means the state diverged."
     )
-    rows = []
-    for r in _means(records):
-        rows.append([r["family"], r["width"], r["depth"], r["activation"], r["length"]])
-    report.table(["model", "width", "depth", "activation", "mean length"], rows)
+    rows = [
+        [r["family"], r["width"], r["depth"], r["activation"], r["gain"], r["length"]]
+        for r in _means(records)
+    ]
+    report.table(["model", "width", "depth", "activation", "gain", "mean length"], rows)
     payload = {"steps": steps, "seeds": seeds, "base": base, "records": records}
     written = _write(Path(out), "expressivity", payload, fig, report, "Trajectory lengths.")
     return Written(*written, time.perf_counter() - started)
@@ -172,13 +176,12 @@ def expressivity_report(
 
 def _means(records: list[dict]) -> list[dict]:
     """Records averaged over seeds (a diverged seed makes the mean infinite)."""
+    keys = ("family", "width", "depth", "activation", "gain")
     groups: dict[tuple, list[float]] = {}
     for r in records:
-        groups.setdefault((r["family"], r["width"], r["depth"], r["activation"]), []).append(
-            r["length"]
-        )
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r["length"])
     return [
-        {"family": f, "width": w, "depth": d, "activation": a,
-         "length": float(np.mean([math.inf if x is None else x for x in v]))}
-        for (f, w, d, a), v in groups.items()
-    ]  # fmt: skip
+        dict(zip(keys, key, strict=True))
+        | {"length": float(np.mean([math.inf if x is None else x for x in v]))}
+        for key, v in groups.items()
+    ]
