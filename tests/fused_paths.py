@@ -63,3 +63,33 @@ def assert_equal_paths(model, x, rtol, atol, *, calls=None, **kw):
         torch.testing.assert_close(
             g1[name] / scale, g0[name] / scale, rtol=rtol, atol=atol, msg=name
         )
+
+
+def sequence_inputs(model, kind: str, dtype, *, batch: int = 4, steps: int = 9, hx: bool = False):
+    """Input and keyword arguments for ``model`` (batch-first or time-first, as it wants).
+
+    ``kind`` names what to add: "timespans" (a tensor), "constant_dt" (0.7), "lengths"
+    (0 .. steps: one sequence without a valid step), "mask" (one sequence all invalid),
+    "hx" (a random initial state, also with ``hx=True``; a tuple for mixed memory).
+    """
+    x = torch.randn(batch, steps, model.input_size, dtype=dtype)
+    kw = {}
+    if hx or kind == "hx":
+        state = model.init_state(batch, dtype=dtype)
+        parts = state if isinstance(state, tuple) else (state,)
+        parts = tuple(torch.randn_like(p) * 0.5 for p in parts)
+        kw["hx"] = parts if isinstance(state, tuple) else parts[0]
+    if "timespans" in kind:
+        kw["timespans"] = torch.rand(batch, steps, dtype=dtype) * 2 + 0.05
+    if kind == "constant_dt":
+        kw["timespans"] = 0.7
+    if kind == "lengths":
+        kw["lengths"] = torch.arange(batch) * 3 % (steps + 1)
+    if "mask" in kind:
+        mask = torch.rand(batch, steps) > 0.3
+        mask[2] = False
+        kw["mask"] = mask
+    if not model.batch_first:
+        x = x.transpose(0, 1)
+        kw = {k: (v.transpose(0, 1) if k in ("timespans", "mask") else v) for k, v in kw.items()}
+    return x, kw

@@ -3,7 +3,7 @@ loop: outputs, states and every gradient, through the shared fused-vs-reference 
 
 import pytest
 import torch
-from fused_paths import assert_equal_paths
+from fused_paths import assert_equal_paths, sequence_inputs
 
 from liquidtorch import LTC, NCP, AutoNCP, CfC, FullyConnected
 from liquidtorch.kernels import ltc, mixed_cfc, use_fused, wired_cfc
@@ -41,26 +41,7 @@ def ltc_calls(monkeypatch):
 
 
 def _inputs(model, kind, dtype, batch=4, steps=9):
-    """Batch-first (or time-first, as the model wants) input and keyword arguments."""
-    x = torch.randn(batch, steps, model.input_size, dtype=dtype)
-    kw = {}
-    if "timespans" in kind:
-        kw["timespans"] = torch.rand(batch, steps, dtype=dtype) * 2 + 0.05
-    if kind == "constant_dt":
-        kw["timespans"] = 0.7
-    if kind == "lengths":
-        kw["lengths"] = torch.arange(batch) * 3 % (steps + 1)  # 0 (no valid step) .. steps
-    if "mask" in kind:
-        mask = torch.rand(batch, steps) > 0.3
-        mask[2] = False  # a sequence with no valid step at all
-        kw["mask"] = mask
-    if kind == "hx":
-        h, c = model.init_state(batch, dtype=dtype)
-        kw["hx"] = (torch.randn_like(h) * 0.5, torch.randn_like(c) * 0.5)
-    if not model.batch_first:
-        x = x.transpose(0, 1)
-        kw = {k: (v.transpose(0, 1) if k in ("timespans", "mask") else v) for k, v in kw.items()}
-    return x, kw
+    return sequence_inputs(model, kind, dtype, batch=batch, steps=steps)
 
 
 def _move_pure_parameters(model):
@@ -121,18 +102,31 @@ def test_dense_cfc_layer_options(name, inputs, dtype, rtol, atol, calls):
     assert_equal_paths(model, x, rtol, atol, calls=calls, inference=True, **kw)
 
 
-@pytest.mark.parametrize("mode", ["default", "pure"])
-def test_dense_cfc_gradcheck(mode):
+GRADCHECK = {
+    "cfc_default": lambda: CfC(3, 4, mixed_memory=True, backbone_units=5, backbone_layers=2),
+    "cfc_pure": lambda: CfC(
+        3, 4, mode="pure", mixed_memory=True, backbone_units=5, backbone_layers=2
+    ),
+    "ltc": lambda: LTC(3, AutoNCP(6, 2), mixed_memory=True),
+    "wired_cfc": lambda: CfC(3, AutoNCP(6, 2), mixed_memory=True),
+}
+
+
+@pytest.mark.parametrize("name", list(GRADCHECK))
+def test_gradcheck(name):
     """The hand-derived backward against finite differences, every input at once."""
+    if name in ("ltc", "wired_cfc"):
+        pytest.importorskip("numba")
     torch.manual_seed(0)
-    model = CfC(3, 4, mode=mode, mixed_memory=True, backbone_units=5, backbone_layers=2).double()
+    model = GRADCHECK[name]().double()
     _move_pure_parameters(model)
     cell = model.cell
+    units = cell.state_size
     x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
     dt = (torch.rand(5, 2, dtype=torch.float64) + 0.1).requires_grad_()
     valid = torch.tensor([[1, 1], [1, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.bool)
-    h0 = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
-    c0 = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, units, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(2, units, dtype=torch.float64, requires_grad=True)
 
     def run(x, dt, h0, c0, *params):
         return cell.fused_states(x, dt, valid, (h0, c0))
@@ -174,22 +168,6 @@ def test_ltc(name, inputs, dtype, rtol, atol, ltc_calls):
     model = LTCS[name]().to(dtype)
     x, kw = _inputs(model, inputs if len(model.cells) == 1 or inputs != "hx" else "plain", dtype)
     assert_equal_paths(model, x, rtol, atol, calls=ltc_calls, inference=True, **kw)
-
-
-def test_ltc_gradcheck():
-    """The LSTM inside the compiled LTC loop against finite differences."""
-    torch.manual_seed(0)
-    cell = LTC(3, AutoNCP(6, 2), mixed_memory=True).double().cell
-    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
-    dt = (torch.rand(4, 2, dtype=torch.float64) + 0.1).requires_grad_()
-    valid = torch.tensor([[1, 1], [1, 0], [0, 1], [1, 1]], dtype=torch.bool)
-    h0 = torch.randn(2, 6, dtype=torch.float64, requires_grad=True)
-    c0 = torch.randn(2, 6, dtype=torch.float64, requires_grad=True)
-
-    def run(x, dt, h0, c0, *params):
-        return cell.fused_states(x, dt, valid, (h0, c0))
-
-    assert torch.autograd.gradcheck(run, (x, dt, h0, c0, *cell.parameters()))
 
 
 @pytest.mark.parametrize("dtype, rtol, atol", TOLERANCES)

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from fused_paths import assert_equal_paths
+from fused_paths import assert_equal_paths, sequence_inputs
 
 from liquidtorch import NCP, AutoNCP, CfC, CustomWiring, FullyConnected, MultiLayerNCP
 from liquidtorch.kernels import fused_enabled, use_fused
@@ -42,20 +42,7 @@ def kernel_calls(monkeypatch):
 
 def _inputs(model, inputs, dtype, batch=4, steps=9):
     """Batch-first (or time-first, as the model wants) input and keyword arguments."""
-    x = torch.randn(batch, steps, model.input_size, dtype=dtype)
-    kw = {"hx": torch.randn(model.init_state(batch, dtype=dtype).shape, dtype=dtype) * 0.5}
-    if "timespans" in inputs:
-        kw["timespans"] = torch.rand(batch, steps, dtype=dtype) * 2 + 0.05
-    if inputs == "lengths":
-        kw["lengths"] = torch.arange(batch) * 3 % (steps + 1)  # 0 (no valid step) .. steps
-    if "mask" in inputs:
-        mask = torch.rand(batch, steps) > 0.3
-        mask[2] = False  # a sequence with no valid step at all
-        kw["mask"] = mask
-    if not model.batch_first:
-        x = x.transpose(0, 1)
-        kw = {k: (v.transpose(0, 1) if k in ("timespans", "mask") else v) for k, v in kw.items()}
-    return x, kw
+    return sequence_inputs(model, inputs, dtype, batch=batch, steps=steps, hx=True)
 
 
 @pytest.mark.parametrize("dtype, rtol, atol", TOLERANCES)

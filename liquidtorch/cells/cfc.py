@@ -165,25 +165,48 @@ class CfCCell(UnitsCell):
         pure = self.mode is CfCMode.PURE
         return [self.heads.weight, self.heads.bias] + ([self.A, self.w_tau] if pure else [])
 
+    def _step_modules(self):
+        """``(linear or None, activation name or None, heads)`` of a backbone the compiled
+        step serves (at most one layer), or ``None``. Cached on the modules' identities and
+        the training flag; the cache holds the modules, so their ids are not reused, and
+        parameters are read from them on every call (they may be replaced)."""
+        backbone, heads = self._modules["backbone"], self._modules["heads"]
+        mods = tuple(backbone._modules.values())
+        key = (self.training, id(backbone), id(heads), *map(id, mods))
+        cached = self.__dict__.get("_step_cache")
+        if cached is None or cached[0] != key:
+            fused = self._fused_backbone()
+            linears = [m for m in mods if type(m) is nn.Linear]
+            ok = fused is not None and len(linears) <= 1
+            plan = (linears[0] if linears else None, fused[1][0] if fused and fused[1] else None)
+            cached = (key, (backbone, heads, *mods), (*plan, heads) if ok else None)
+            self.__dict__["_step_cache"] = cached
+        return cached[2]
+
     def fused_step(self, x: torch.Tensor, h: torch.Tensor, dt: float):
         """One step for streaming inference in compiled code (numba), without autograd;
         ``None`` where that does not apply (gradients recorded, more than one backbone layer,
         other activations, dropout while training, devices, dtypes)."""
         if not (x.is_cpu and x.dtype in _FLOATS and h.dtype == x.dtype and fused_enabled()):
             return None
-        fused = self._fused_backbone()
-        if fused is None or len(fused[0]) > 2:
+        plan = self._step_modules()
+        if plan is None:
             return None
-        heads = self._heads_params()
-        params = fused[0] + heads  # every parameter of this cell
+        linear, act, heads = plan
+        backbone = [] if linear is None else [linear._parameters[k] for k in ("weight", "bias")]
+        own = self._parameters
+        head = [heads._parameters["weight"], heads._parameters["bias"]]
+        head += [own["A"], own["w_tau"]] if self.mode is CfCMode.PURE else []
+        params = backbone + head  # every parameter of this cell
         if any(p.dtype != x.dtype or not p.is_cpu for p in params) or (
             torch.is_grad_enabled()
             and (x.requires_grad or h.requires_grad or any(p.requires_grad for p in params))
         ):
             return None
         out = self._fused_step.step(
-            fused[0], fused[1], heads, self.mode, x.detach().numpy(), h.detach().numpy(), dt
-        )
+            backbone, () if act is None else (act,), head, self.mode, x.detach().numpy(),
+            h.detach().numpy(), dt,
+        )  # fmt: skip
         h = torch.from_numpy(out)
         return h, h
 

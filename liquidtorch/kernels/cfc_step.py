@@ -11,6 +11,9 @@ import torch
 from ..cells.options import CfCMode
 from ._common import ACTIVATION_CODES, LECUN_TANH, MODE_CODES, Views
 
+_EMPTY = {t: np.empty(0, dtype=t) for t in (np.float32, np.float64)}  # read-only use
+_MODES = dict(MODE_CODES)
+
 
 class FusedCfCStep:
     """The compiled streaming step of one dense CfC cell (at most one backbone layer).
@@ -38,11 +41,11 @@ class FusedCfCStep:
         from ._cfc_step_numba import cfc_step
 
         arrays = self._views.get([*backbone, *heads])
-        none = np.empty(0, dtype=x.dtype)
+        none = _EMPTY[x.dtype.type]
         w1, b1 = arrays[:2] if backbone else (none[:0, None], none)
         w2, b2, *pure = arrays[len(backbone) :]
         a_pure, w_tau = (pure[0][0], pure[1][0]) if pure else (none, none)
         act = ACTIVATION_CODES[activations[0]] if activations else LECUN_TANH
         out = np.empty(h.shape, dtype=h.dtype)
-        cfc_step(x, h, float(dt), w1, b1, act, w2, b2, MODE_CODES[mode], a_pure, w_tau, out)
+        cfc_step(x, h, float(dt), w1, b1, act, w2, b2, _MODES[mode], a_pure, w_tau, out)
         return out
