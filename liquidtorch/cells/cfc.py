@@ -261,6 +261,12 @@ class CfCCell(UnitsCell):
         forget = torch.zeros(4 * u, dtype=x.dtype, device=x.device)
         forget[2 * u : 3 * u] = 1.0  # the forget gate's +1
         zx = F.linear(x, lstm.input_map.weight, lstm.input_map.bias + forget)
+        if isinstance(dt, float) and self.mode is not CfCMode.PURE:  # one gate head
+            w, b = folded[-1]
+            folded[-1] = tuple(
+                torch.cat([p[: 2 * u], torch.add(p[3 * u :], p[2 * u : 3 * u], alpha=dt)])
+                for p in (w, b)
+            )
         (w0, b0), rest = folded[0], folded[1:]
         zb = F.linear(x, w0[:, :n_in], b0)
         constant_dt = isinstance(dt, float)

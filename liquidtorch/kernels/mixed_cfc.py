@@ -36,7 +36,10 @@ class MixedCfCPlan(NamedTuple):
 
 
 def _heads_count(plan: MixedCfCPlan) -> int:
-    return 1 if plan.mode is CfCMode.PURE else 4
+    """Heads as the loop sees them: pure ``[ff1]``; constant dt ``[ff1 | ff2 | gate]`` (the
+    caller folds ``dt * time_a + time_b`` into one head); else ``[ff1 | ff2 | time_a |
+    time_b]``."""
+    return 1 if plan.mode is CfCMode.PURE else 3 if plan.dt is not None else 4
 
 
 def _forward(plan, zx, zb, dt, valid, h0, c0, wh, w0h, rest, pure):
@@ -98,11 +101,10 @@ def _forward(plan, zx, zb, dt, valid, h0, c0, wh, w0h, rest, pure):
             torch.addcmul(a, neg_a, torch.mul(y, et, out=tmp), out=h)
         else:
             torch.tanh(ffh_t[t], out=ff_t[t])
-            if dt is None:
-                torch.add(tb_t[t], ta_t[t], alpha=plan.dt, out=gate_t[t])
+            if dt is None:  # the gate's pre-activation is a head of its own
+                gt = torch.sigmoid(ta_t[t], out=gate_t[t])
             else:
-                torch.addcmul(tb_t[t], ta_t[t], dt_t[t], out=gate_t[t])
-            gt = torch.sigmoid_(gate_t[t])
+                gt = torch.sigmoid_(torch.addcmul(tb_t[t], ta_t[t], dt_t[t], out=gate_t[t]))
             if plan.mode is CfCMode.DEFAULT:
                 torch.lerp(f1_t[t], f2_t[t], gt, out=h)
             else:
@@ -127,16 +129,18 @@ def _local_derivatives(plan, heads, extra, dt, valid):
         ff, gate = extra
         f1, f2 = ff[..., :u], ff[..., u:]
         one = torch.ones((), dtype=ff.dtype, device=ff.device)
-        d = ff.new_empty(*ff.shape[:2], 4, u)
+        k = _heads_count(plan)
+        d = ff.new_empty(*ff.shape[:2], k, u)
         gg = torch.addcmul(gate, gate, gate, value=-1)  # sigmoid' = g (1 - g)
         torch.addcmul(one, f1, f1, value=-1, out=d[:, :, 0])
         torch.addcmul(one, f2, f2, value=-1, out=d[:, :, 1]).mul_(gate)
         if plan.mode is CfCMode.DEFAULT:  # h = ff1 (1 - g) + ff2 g
             d[:, :, 0].addcmul_(d[:, :, 0], gate, value=-1)
-            torch.sub(f2, f1, out=d[:, :, 3]).mul_(gg)
+            torch.sub(f2, f1, out=d[:, :, k - 1]).mul_(gg)
         else:  # h = ff1 + ff2 g
-            torch.mul(f2, gg, out=d[:, :, 3])
-        torch.mul(d[:, :, 3], plan.dt if dt is None else dt, out=d[:, :, 2])
+            torch.mul(f2, gg, out=d[:, :, k - 1])
+        if dt is not None:  # time_a's derivative is dt times time_b's
+            torch.mul(d[:, :, 3], dt, out=d[:, :, 2])
     if valid is not None:
         d.mul_(valid[:, :, None, None])
     return d
