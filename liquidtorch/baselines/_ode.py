@@ -44,7 +44,7 @@ class Integrator:
     RK4(unfolds=2)
     """
 
-    method: ODEMethod = ODEMethod.RK4
+    method: ODEMethod | str = ODEMethod.RK4  # a str is converted to ODEMethod
     unfolds: int = 6
     rtol: float = 1e-3
     atol: float = 1e-4

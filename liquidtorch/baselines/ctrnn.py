@@ -76,7 +76,7 @@ class CTRNNCell(UnitsCell):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         u, tau = self.input_map(x), self.tau  # constant over the step: computed once
 
-        def field(h):
+        def field(h: torch.Tensor) -> torch.Tensor:
             return (torch.tanh(u + self.recurrent_map(h)) - h) / tau
 
         h = self.integrator(field, h, as_dt(dt, h))
