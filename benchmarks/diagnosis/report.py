@@ -83,6 +83,50 @@ def plot_curves(runs: dict[str, dict], tags: list[str], path: Path, title: str) 
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
+def probes_table(runs: dict[str, dict]) -> str:
+    """Per long run: epochs where the unclipped gradient norm exceeded 50, its largest value
+    (float32 / float64), the training loss's minimum and the largest loss after it."""
+    lines = [
+        "| run | lr, clip | min train loss (epoch) | max train loss after it | epochs with "
+        "grad norm > 50 | largest grad norm f32 / f64 | test acc. |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for tag, r in runs.items():
+        if "probes" not in r:
+            continue
+        losses = [h["train_loss"] for h in r["history"]]
+        low = min(range(len(losses)), key=losses.__getitem__)
+        big = [i + 1 for i, p in enumerate(r["probes"]) if p["grad_norm_float32"] > 50]
+        top = max(r["probes"], key=lambda p: p["grad_norm_float32"])
+        cfg = r["config"]
+        lines.append(
+            f"| {tag} | {cfg['lr']:g}, {cfg['grad_clip']} | {losses[low]:.3f} ({low + 1}) "
+            f"| {max(losses[low:]):.3f} | {', '.join(map(str, big)) or 'none'} "
+            f"| {top['grad_norm_float32']:.3g} / {top['grad_norm_float64']:.3g} "
+            f"| {r['test_accuracy']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_probes(runs: dict[str, dict], tags: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 3.4))
+    ax = fig.add_subplot()
+    for i, tag in enumerate(tags):
+        norms = [p["grad_norm_float32"] for p in runs[tag]["probes"]]
+        ax.semilogy(range(1, len(norms) + 1), norms, color=f"C{i}", label=tag)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("unclipped gradient norm (64 windows)")
+    ax.set_title("watch, dense CfC: gradient norm after each epoch")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
 def main() -> None:
     grads = RESULTS / "grads_init.json"
     if grads.exists():
@@ -104,11 +148,18 @@ def main() -> None:
         )
         plot_curves(
             runs,
-            [t for t in runs if "30ep" in t],
+            [t for t in runs if t.startswith("cfc_const")],
             IMG / "watch_cfc_long_runs.png",
-            "watch, dense CfC, 30 epochs at a constant learning rate",
+            "watch, dense CfC at a constant learning rate",
         )
-        trained = {t: r["grad_profile_trained"] for t, r in runs.items() if "30ep" not in t}
+        long_runs = [t for t in runs if "probes" in runs[t] and t.startswith("cfc_const")]
+        if long_runs:
+            print()
+            print(probes_table({t: runs[t] for t in long_runs}))
+            plot_probes(runs, long_runs, IMG / "watch_cfc_grad_norms.png")
+        trained = {
+            t: r["grad_profile_trained"] for t, r in runs.items() if not t.startswith("cfc_const")
+        }
         from watch_cfc import plot_profiles
 
         plot_profiles(trained, IMG / "watch_grad_through_time_trained.png", "after 12 epochs")
