@@ -587,7 +587,9 @@ def render_all(rows, meta) -> str:
     """Everything as markdown: the settings, the kernel table, S9, the goals."""
     parts = [
         f"torch {meta['torch']}, Python {meta['python']}, {meta['machine']}, "
-        f"{meta['threads']} torch threads, {meta['cpus']} CPUs; load average (1 min) "
+        f"{meta['threads']} torch threads, {meta['cpus']} CPUs"
+        + (", denormals flushed" if meta.get("flush_denormal") else "")
+        + "; load average (1 min) "
         f"{_load({'load': meta['load']})} at start / end; {meta['started']} to {meta['ended']}"
         + (" (quick mode)" if meta["quick"] else ""),
     ]
@@ -644,6 +646,11 @@ def main(argv=None):
         help="S9: a model whose epoch would take longer runs part of it (seconds, default 15)",
     )
     parser.add_argument("--models", default=None, help="S9: comma-separated zoo models")
+    parser.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="torch.set_flush_denormal(True) for the whole run (denormal floats -> 0)",
+    )
     parser.add_argument("--json", default=str(Path(__file__).with_name("speed.json")))
     parser.add_argument("--markdown", default=None, help="also write the tables here")
     parser.add_argument(
@@ -658,6 +665,7 @@ def main(argv=None):
         print(render_compare(before, after))
         return
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(args.flush_denormal)
     torch.manual_seed(0)
     reps = args.reps or (3 if args.quick else 15)
     epoch_reps = args.epoch_reps or (1 if args.quick else 3)
@@ -693,6 +701,7 @@ def main(argv=None):
         "python": platform.python_version(),
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
+        "flush_denormal": args.flush_denormal,
         "cpus": os.cpu_count(),
         "quick": args.quick,
         "reps": reps,
