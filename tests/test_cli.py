@@ -59,17 +59,17 @@ def test_train_evaluate_resume(tmp_path):
     result, text = invoke(*args, "--run-dir", run, "--quiet")
     assert result.exit_code == 0, text
     assert "test accuracy" in text
-    for name in ("best.pt", "last.pt", "config.json", "metrics.csv", "cli.json", "model.pt"):
+    for name in ("best.pt", "last.pt", "config.json", "metrics.csv", "cli.json", "model.lt"):
         assert (run / name).exists(), name
-    # model.pt: the trained model (best weights) in one file, loadable without the run.
+    # model.lt: the trained model (best weights) in one file, loadable without the run.
     import liquidtorch
     from liquidtorch.experiments import load_run
     from liquidtorch.serialization import load_metadata
 
-    loaded, rebuilt = liquidtorch.load(run / "model.pt"), load_run(run).model
+    loaded, rebuilt = liquidtorch.load(run / "model.lt"), load_run(run).model
     x = torch.randn(2, 4, 1)
     assert torch.equal(loaded(x), rebuilt(x))
-    meta = load_metadata(run / "model.pt")["metadata"]
+    meta = load_metadata(run / "model.lt")["metadata"]
     assert meta["task"] == "xor" and meta["metric"] == "accuracy"
     spec = json.loads((run / "cli.json").read_text())
     assert spec["task"] == "xor" and spec["model"] == "cfc" and spec["units"] == 4

@@ -4,7 +4,7 @@ generic :class:`~liquidtorch.train.Trainer`, kept in a run directory.
 A run directory holds ``cli.json`` (the :class:`RunSpec`: what was built) beside the
 trainer's ``config.json`` (how it trained), ``metrics.csv``, ``best.pt`` and ``last.pt``, so
 :func:`load_run` and :func:`resume_settings` rebuild everything from the directory alone;
-and, once training ends, ``model.pt``: the trained model as one self-describing file
+and, once training ends, ``model.lt``: the trained model as one self-describing file
 (:func:`liquidtorch.load`), which ``export`` and ``predict`` read.
 
 Every function raises ``ValueError`` (with a one-line message naming the argument or file)
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 SPEC_FILE = "cli.json"  # the RunSpec of a run directory
-MODEL_FILE = "model.pt"  # the trained model as one file (liquidtorch.save)
+MODEL_FILE = "model.lt"  # the trained model as one file (liquidtorch.save)
 # A task given as a file path (a user's recordings) is read by liquidtorch.data.user.
 _FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
