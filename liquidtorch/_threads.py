@@ -1,12 +1,13 @@
-"""CPU thread counts: torch's intra-op pool and numba's workers, set together.
+"""CPU thread counts (torch's intra-op pool and numba's workers, set together) and the
+other CPU execution settings chosen at a run's start (OpenMP waiting, denormal floats).
 
 The recurrent models here are small: one step is a few matrix products of (batch, ~64)
 operands, too little work to split across threads. On an idle machine a second thread
 speeds a training step up by 1.0-1.5x (most for the LSTM, nothing for NCP-wired models);
 but when the cores are shared with other busy processes, every parallel region waits for a
 thread that is not running and a training epoch becomes several times slower (measured in
-``docs/performance.md``). So the default is one thread, and two only when the machine shows
-at least two idle cores when the run starts.
+``docs/performance.md``). So the default is one thread, and two only when at least 1.5 cores
+are idle when the run starts.
 
 >>> from liquidtorch._threads import configure_threads
 >>> configure_threads(1)          # torch and numba: 1 thread
@@ -81,10 +82,11 @@ def prefer_passive_wait() -> bool:
 
     OpenMP reads the variable once, when torch is imported: this must run before anything
     imports torch (the ``liquidtorch`` package itself does, so load this module first);
-    afterwards it changes nothing and returns False. With spinning threads a multi-threaded step on a shared machine
-    waits for a thread that another process has pushed off its core (measured on 2 shared
-    cores: an LSTM training step at 2 threads 45x slower than at 1 when spinning, no slower
-    when sleeping; ``docs/performance.md``).
+    afterwards it changes nothing and returns False. With spinning threads a multi-threaded
+    step on a shared machine waits for a thread that another process has pushed off its
+    core (measured on 2 shared cores, a training epoch on ``watch`` at 2 threads: 1.6x to
+    39x slower than at 1 when spinning, 0.9x to 2.3x the speed of 1 when sleeping;
+    ``docs/performance.md``).
     """
     if "torch" in sys.modules:
         return False
@@ -121,6 +123,22 @@ def configure_threads(n: int | None = None) -> int:
         except (ValueError, RuntimeError, OSError):  # pragma: no cover - no threading layer
             pass  # the numba kernels then run serially; the LTC's also cap at torch's count
     return threads
+
+
+def flush_denormals(enabled: bool = True) -> bool:
+    """Make torch's CPU ops (and numba kernels running in the calling thread) treat denormal
+    floats (magnitude below ~1.2e-38 in float32) as zero; returns whether the CPU supports
+    it (x86 with SSE3). Not a thread setting, but one set at the same moment.
+
+    Trained liquid models drift into denormal values (saturated gates, decayed states), and
+    every operation on one takes the slow path of the CPU: measured on ``watch`` after a
+    few steps, an LTC-NCP training step 4.7x and a dense CfC's 4-6x faster with denormals
+    flushed (``docs/performance.md``). Values that small carry no information here; the
+    change to results is below float32's resolution of any value that matters.
+    """
+    import torch
+
+    return bool(torch.set_flush_denormal(bool(enabled)))
 
 
 def _numba():

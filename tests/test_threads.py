@@ -130,3 +130,15 @@ def test_passive_wait_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "PASSIVE", "False"]
+
+
+def test_flush_denormals():
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # a float32 denormal
+    try:
+        if not _threads.flush_denormals(True):
+            pytest.skip("this CPU cannot flush denormals")
+        assert (tiny * 1.0).item() == 0.0
+        assert _threads.flush_denormals(False)
+        assert (tiny * 1.0).item() == pytest.approx(1e-39, rel=1e-3)
+    finally:
+        torch.set_flush_denormal(False)
