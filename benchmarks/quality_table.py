@@ -181,7 +181,9 @@ def plot_tasks(tuning: Path, quality: Path, out: Path) -> list[Path]:
         ax.set_xscale("log")
         ax.set_xlabel("parameters (effective)")
         ax.set_ylabel(f"test {rows[0]['metric']}")
-        ax.set_title(f"{task}: tuned (filled, 3 seeds) and untuned (open)")
+        ax.set_title(
+            f"{task}: tuned ({rows[0]['epochs']} epochs, filled) and untuned suite (open), 3 seeds"
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         path = out / f"quality_{task}.png"
