@@ -5,6 +5,8 @@
 # and runs.jsonl; rerun to continue an interrupted suite (--resume).
 # Needs the data extra (pip install -e ".[data]"); event_fashion_mnist also needs the
 # Debian package dataset-fashion-mnist. About 115 minutes on 2 CPU cores.
+# This is the untuned suite; benchmarks/tune_suite.py is the tuned one (an equal Optuna
+# budget per model, then 3 seeds); both are described in docs/quality.md.
 set -euo pipefail
 out=${OUT:-benchmarks/quality}
 bench() { "${PYTHON:-python}" -m liquidtorch bench --seeds 3 --jobs "${JOBS:-2}" --resume -q "$@"; }
