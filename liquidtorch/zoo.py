@@ -138,7 +138,7 @@ def _solver_options(options: dict[str, Any]) -> dict[str, Any]:
     from . import solvers
 
     options = dict(options)
-    classes = {"semi_implicit": solvers.SemiImplicit, "euler": solvers.Euler, "rk4": solvers.RK4}
+    classes = {k: v for k, v in solvers.SOLVERS.items() if k != "dopri5"}  # fixed-step ones
     name = options.pop("solver", "semi_implicit")
     unfolds = options.pop("ode_unfolds", 6)
     if isinstance(name, solvers.Solver):

@@ -185,7 +185,11 @@ def test_gradients_reach_every_parameter(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_gradcheck_float64_layer(name):
-    """Through the layer (the fused path where it applies): input, initial state, times."""
+    """Through the layer (the fused path where it applies): input, initial state, times.
+
+    ``fast_mode`` compares a random projection of the Jacobian (``v^T J u``) instead of every
+    entry: a wrong gradient still fails (with probability 1), at a fraction of the cost;
+    ``tests/test_cells.py`` checks each cell's full Jacobian."""
     layer = tiny(name, dtype=torch.float64).layer
     x, ts = _inputs(batch=2, steps=3, dtype=torch.float64)
     x.requires_grad_()
@@ -197,7 +201,7 @@ def test_gradcheck_float64_layer(name):
         y, h = layer(x, hx if len(hx) > 1 else hx[0], timespans=ts)
         return (y, *_parts(h))
 
-    assert torch.autograd.gradcheck(f, (x, ts, *hx))
+    assert torch.autograd.gradcheck(f, (x, ts, *hx), fast_mode=True)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -219,7 +223,7 @@ def test_gradcheck_float64_cell_parameters(name):
         return (y, *_parts(new))
 
     with use_fused(False):
-        assert torch.autograd.gradcheck(with_params, values)
+        assert torch.autograd.gradcheck(with_params, values, fast_mode=True)
 
 
 # ---------------------------------------------------------------------- fused paths
