@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -43,6 +43,19 @@ from .wirings import AutoNCP
 
 # (input_size, units, output_size, options) -> a sequence layer
 LayerBuilder = Callable[[int, int, int, dict[str, Any]], nn.Module]
+
+
+class TaskLike(Protocol):
+    """What :func:`build_model` reads of a :class:`~liquidtorch.data.Task`."""
+
+    @property
+    def input_size(self) -> int: ...
+    @property
+    def output_size(self) -> int: ...
+    @property
+    def per_step(self) -> bool: ...
+    @property
+    def defaults(self) -> dict[str, Any]: ...
 
 
 class Family(str, Enum):
@@ -147,7 +160,8 @@ def _solver_options(options: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"solver must be one of {sorted(classes)}, got {name!r}")
     if isinstance(unfolds, bool) or not isinstance(unfolds, int) or unfolds < 1:
         raise ValueError(f"ode_unfolds must be an int >= 1, got {unfolds!r}")
-    return options | {"solver": classes[name](unfolds=unfolds)}
+    solver: Any = classes[name]  # the fixed-step solvers all take ``unfolds``
+    return options | {"solver": solver(unfolds=unfolds)}
 
 
 def _units(kw: dict, units: int) -> Any:
@@ -205,13 +219,20 @@ _BASELINES: dict[str, tuple[type[SequenceLayer], str]] = {
     "odernn": (ODERNN, "ODE-RNN baseline (ODE between observations, GRU update at each)"),
     "ctgru": (CTGRU, "CT-GRU baseline (traces at several time scales)"),
 }
+
+
+def _baseline(cls: type[SequenceLayer]) -> LayerBuilder:
+    def build(i: int, u: int, o: int, kw: dict[str, Any]) -> nn.Module:
+        return cls(i, _units(kw, u), **kw)
+
+    return build
+
+
 for _name, (_cls, _text) in _BASELINES.items():
-    register_model(_name, family=_B, description=_text)(
-        lambda i, u, o, kw, cls=_cls: cls(i, _units(kw, u), **kw)
-    )
+    register_model(_name, family=_B, description=_text)(_baseline(_cls))
 
 
-def training_defaults(name: str, task) -> dict:
+def training_defaults(name: str, task: TaskLike) -> dict[str, Any]:
     """Training settings for model ``name`` on ``task``: the task's defaults (``epochs``,
     ``lr``, ``batch_size``, ``schedule``...) with the learning rate scaled by the model's
     ``lr_scale``. Pass them to :meth:`~liquidtorch.train.TrainConfig.for_task` as
@@ -245,8 +266,9 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.layer = layer
         self.per_step = per_step
-        self.head = nn.Linear(layer.output_size, output_size)
-        self.__dict__["_config"] = config
+        out: int = layer.output_size  # type: ignore[assignment]  # a sequence layer's width
+        self.head = nn.Linear(out, output_size)
+        self._config: dict[str, Any] | None = config
 
     @property
     def config(self) -> dict[str, Any]:
@@ -272,7 +294,7 @@ class SequenceModel(nn.Module):
 
 
 def build_model(
-    name: str, task, *, units: int | None = None, seed: int = 0, **options
+    name: str, task: TaskLike, *, units: int | None = None, seed: int = 0, **options: Any
 ) -> SequenceModel:
     """The model ``name`` (see :func:`list_models`) sized for ``task``.
 
@@ -390,13 +412,14 @@ def effective_parameters(model: nn.Module, *, trainable_only: bool = True) -> in
 def synapse_count(model: nn.Module) -> int:
     """Synapses (neuron-to-neuron plus sensory) of every wired cell in ``model`` (every
     module with a ``wiring``); 0 for a model without wirings (dense CfC, baselines)."""
-    total, seen = 0, set()
+    total, seen = 0, set[int]()
     for m in model.modules():
-        if getattr(m, "wiring", None) is None or not hasattr(m, "synapse_masks"):
+        wiring, synapse_masks = getattr(m, "wiring", None), getattr(m, "synapse_masks", None)
+        if wiring is None or synapse_masks is None:
             continue
-        masks = {id(mask) for mask in m.synapse_masks().values()}
+        masks = {id(mask) for mask in synapse_masks().values()}
         if masks <= seen:  # a wrapper (mixed memory) reporting its inner cell's synapses
             continue
         seen |= masks
-        total += m.wiring.synapse_count + m.wiring.sensory_synapse_count
+        total += int(wiring.synapse_count + wiring.sensory_synapse_count)
     return total
