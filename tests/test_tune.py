@@ -75,6 +75,17 @@ def test_space_update_split_and_defaults():
     assert load_space is not None and narrowed.to_json()["units"] == "32"
 
 
+def test_ncp_space_for_many_outputs():
+    """With more than 8 outputs the motor neurons are fixed at the outputs (no bottleneck)."""
+    from types import SimpleNamespace
+
+    space = default_space("ltc_ncp", SimpleNamespace(output_size=17))
+    assert space["motor_neurons"] == Fixed(17) and space["units"] == Categorical((32, 48, 64))
+    assert default_space("ltc_ncp", SimpleNamespace(output_size=7))["motor_neurons"] == IntRange(
+        4, 8
+    )
+
+
 def test_ltc_space_options_build_a_solver(tmp_path):
     """The LTC space's ``ode_unfolds`` (and a ``solver`` by name) are zoo model options."""
     from liquidtorch.experiments import load_task

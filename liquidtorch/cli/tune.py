@@ -89,14 +89,14 @@ def tune_command(
         task, task_option, user_file_options(time_column, target, id_column, kind)
     )
     run_dir = run_dir or Path("runs") / f"tune-{Path(task).stem}-{model}"
-    base = lt.load_space(space) if space is not None else lt.default_space(model)
     spec = lt.TuneSpec(
         task,
         model,
         run_dir,
         trials=trials,
         epochs=epochs,
-        space=base.updated(lt.parse_items(param)),
+        space=lt.load_space(space) if space is not None else None,
+        changes=lt.parse_items(param),
         task_options=options,
         pruner=pruner,
         timeout=timeout,
@@ -109,7 +109,7 @@ def tune_command(
     if not quiet:
         make_console().print(
             f"tuning {model} on {task}: {trials} trials, space "
-            f"{spec.resolved_space().to_json()} -> {run_dir}"
+            f"{spec.resolved_space(loaded).to_json()} -> {run_dir}"
         )
     result = lt.tune(spec, quiet=quiet, task=loaded)
     console = make_console()

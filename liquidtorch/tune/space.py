@@ -331,16 +331,24 @@ def family(model: str) -> str:
     return f"{kind}_ncp" if info.wired and kind != "baseline" else kind
 
 
-def default_space(model: str) -> Space:
+def default_space(model: str, task=None) -> Space:
     """The default search space of zoo ``model``: learning rate, weight decay and batch size
     for all; units; the backbone's width and depth and the mode for a dense CfC; sparsity
     and motor neurons for NCP wirings (and the mode for a wired CfC); the solver's unfolds
     for an LTC (semi-implicit: the fused path). Mixed memory and the other solvers are not
     searched by default (the zoo names the mixed-memory variants); add them with
-    ``mixed_memory=true,false`` or ``solver=semi_implicit,euler,rk4``."""
-    dims = dict(_COMMON) | _FAMILY[family(model)]
-    if family(model) == "cfc" and model not in _MODE_FIXED:
+    ``mixed_memory=true,false`` or ``solver=semi_implicit,euler,rk4``.
+
+    ``task``: for an NCP model on a task with more than 8 outputs, the motor neurons are
+    fixed at the number of outputs (the zoo's default; fewer would be a bottleneck in front
+    of the head) and the units chosen from 32, 48, 64."""
+    kind = family(model)
+    dims = dict(_COMMON) | _FAMILY[kind]
+    if kind == "cfc" and model not in _MODE_FIXED:
         dims["mode"] = Categorical(("default", "no_gate", "pure"))
+    outputs = int(getattr(task, "output_size", 0) or 0)
+    if kind.endswith("_ncp") and outputs > 8:
+        dims |= {"motor_neurons": Fixed(outputs), "units": Categorical((32, 48, 64))}
     return Space(dims)
 
 

@@ -57,7 +57,10 @@ class TuneSpec:
         trials: finished trials (complete, pruned or failed) the study should have; a
             study that has some already runs the rest.
         epochs: epochs per trial (None: the task's default).
-        space: the search space (None: :func:`~liquidtorch.tune.space.default_space`).
+        space: the search space (None: :func:`~liquidtorch.tune.space.default_space` of the
+            model for the task).
+        changes: dimensions replaced, added or removed (``"-"``) on top of ``space`` (the
+            forms of :func:`~liquidtorch.tune.space.parse_dimension`).
         pruner: a :class:`PrunerKind` or an Optuna pruner.
         timeout: seconds after which no new trial starts (None: no limit).
         jobs: worker processes (1: in this process).
@@ -79,6 +82,7 @@ class TuneSpec:
     trials: int = 20
     epochs: int | None = None
     space: Space | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
     task_options: dict[str, Any] = field(default_factory=dict)
     pruner: Any = PrunerKind.MEDIAN
     timeout: float | None = None
@@ -114,8 +118,10 @@ class TuneSpec:
         task = Path(self.task).stem if is_file_task(self.task) else self.task
         return self.study_name or f"{task}-{self.model}"
 
-    def resolved_space(self) -> Space:
-        return default_space(self.model) if self.space is None else self.space
+    def resolved_space(self, task=None) -> Space:
+        """``space`` (or the model's default space for ``task``) with ``changes`` applied."""
+        base = default_space(self.model, task) if self.space is None else self.space
+        return base.updated(self.changes)
 
 
 @dataclass
@@ -163,13 +169,13 @@ def check(spec: TuneSpec):
     from liquidtorch.zoo import model_info
 
     model_info(spec.model)  # ValueError naming the known models
-    space = spec.resolved_space()
+    task = _load_task(spec.task, spec.task_options)
+    space = spec.resolved_space(task)
     if not space.searched:
         raise ValueError(
             "the search space is empty (nothing to search): give ranges or choices with "
             "-p NAME=SPEC or --space FILE"
         )
-    task = _load_task(spec.task, spec.task_options)
     point = space.first()
     try:
         _build(spec, task, point, spec.seed)
@@ -232,7 +238,7 @@ def _objective(spec: TuneSpec, task) -> Callable:
     from liquidtorch.train import Trainer, task_loss, task_metric
     from liquidtorch.zoo import effective_parameters
 
-    space = spec.resolved_space()
+    space = spec.resolved_space(task)
 
     def objective(trial) -> float:
         params = space.suggest(trial)
@@ -346,12 +352,12 @@ def tune(spec: TuneSpec, *, quiet: bool = False, task=None) -> TuneResult:
     started = time.perf_counter()
     task = check(spec) if task is None else task
     spec.run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(spec.run_dir / SPEC_FILE, describe(spec))
+    write_json_atomic(spec.run_dir / SPEC_FILE, describe(spec, task))
     study = _study(spec, task)
     if spec.fail_stale:
         _fail_running(study)
     if spec.defaults_first and _defaults_pending(study):
-        study.enqueue_trial(default_point(spec.resolved_space(), spec.model, task))
+        study.enqueue_trial(default_point(spec.resolved_space(task), spec.model, task))
     remaining = max(0, spec.trials - _finished(study))
     if remaining and spec.jobs == 1:
         threads = torch.get_num_threads()
@@ -382,7 +388,7 @@ def tune(spec: TuneSpec, *, quiet: bool = False, task=None) -> TuneResult:
     return TuneResult(spec.name, counts, best, spec.run_dir, time.perf_counter() - started)
 
 
-def describe(spec: TuneSpec) -> dict[str, Any]:
+def describe(spec: TuneSpec, task=None) -> dict[str, Any]:
     """The spec as JSON (``tune.json`` in the run directory)."""
     pruner = (
         spec.pruner.value if isinstance(spec.pruner, PrunerKind) else type(spec.pruner).__name__
@@ -394,7 +400,7 @@ def describe(spec: TuneSpec) -> dict[str, Any]:
         "study": spec.name,
         "trials": spec.trials,
         "epochs": spec.epochs,
-        "space": spec.resolved_space().to_json(),
+        "space": spec.resolved_space(task).to_json(),
         "pruner": pruner,
         "seed": spec.seed,
         "storage": spec.storage or "journal file",
@@ -409,7 +415,7 @@ def best_settings(study, spec: TuneSpec, task) -> dict[str, Any] | None:
     if not complete:
         return None
     trial = study.best_trial
-    settings = Space.split(trial.params | _fixed(spec))
+    settings = Space.split(trial.params | _fixed(spec, task))
     train = dict(settings.train)
     train["epochs"] = spec.epochs or int(task.defaults.get("epochs", 10))
     units = settings.units or int(task.defaults.get("units", 32))
@@ -432,8 +438,8 @@ def best_settings(study, spec: TuneSpec, task) -> dict[str, Any] | None:
     )
 
 
-def _fixed(spec: TuneSpec) -> dict[str, Any]:
-    space = spec.resolved_space()
+def _fixed(spec: TuneSpec, task) -> dict[str, Any]:
+    space = spec.resolved_space(task)
     return {n: space[n].first() for n in space if n not in space.searched}
 
 
