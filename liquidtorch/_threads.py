@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from types import ModuleType
 
 # More threads than this are never chosen by default: no model here was measured to gain
 # from them (a 2-core machine cannot show it), and each one more is one more to wait for.
@@ -141,7 +142,7 @@ def flush_denormals(enabled: bool = True) -> bool:
     return bool(torch.set_flush_denormal(bool(enabled)))
 
 
-def _numba():
+def _numba() -> ModuleType | None:
     """The numba module, or None where it is not installed."""
     if importlib.util.find_spec("numba") is None:
         return None
