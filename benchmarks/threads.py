@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from speed import _epoch_runner, _write_atomic  # noqa: E402
+from epochs import _epoch_runner  # noqa: E402
+from speed import _write_atomic  # noqa: E402
 
 from liquidtorch._threads import configure_threads  # noqa: E402
 
