@@ -35,6 +35,14 @@ from liquidtorch.train import TrainConfig, Trainer, task_loss, task_metric, writ
 from liquidtorch.tune import TuneSpec, default_space, load_best, tune
 from liquidtorch.zoo import build_model, effective_parameters, synapse_count
 
+try:  # a checkout whose zoo takes only solver objects (the studies so far ran on one)
+    from liquidtorch.tune.space import model_kwargs as _zoo_options
+except ImportError:  # the zoo decodes `solver` names and `ode_unfolds` itself
+
+    def _zoo_options(options: dict) -> dict:
+        return dict(options)
+
+
 ROOT = Path(__file__).resolve().parent / "tuning"
 SEEDS = (0, 1, 2)
 
@@ -88,7 +96,9 @@ def train_seed(best: dict, seed: int, task, *, units: int | None = None, model: 
     """Train ``best``'s settings with ``seed`` (best validation epoch restored); test record."""
     model_name = model or best["model"]
     options = best["model_options"] if model is None else {}
-    net = build_model(model_name, task, units=units or best["units"], seed=seed, **options)
+    net = build_model(
+        model_name, task, units=units or best["units"], seed=seed, **_zoo_options(options)
+    )
     config = TrainConfig.for_task(task, **best["train"], seed=seed, progress=False)
     trainer = Trainer(
         net, task_loss(task), task.train, task.val, config, metric_fn=task_metric(task)
