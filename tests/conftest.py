@@ -17,6 +17,9 @@ except ImportError:  # pragma: no cover
 def _seed():
     torch.manual_seed(0)
     yield
+    # CLI commands run in-process flush denormals to zero (a process-wide CPU flag); the
+    # next test gets IEEE arithmetic again.
+    torch.set_flush_denormal(False)
 
 
 @pytest.fixture(scope="module")
