@@ -1,9 +1,11 @@
 """liquidtorch: Liquid Neural Networks (LTC, CfC, NCP wirings) for PyTorch.
 
-The public API, listed once. Adding a cell type means one module in ``cells/`` and one line
-here (plus, for a sequence layer, a subclass of :class:`SequenceLayer`).
+The public API, listed once. Adding a cell type means one module in ``cells/``, one
+registration in ``zoo.py`` and one line here (its sequence layer can come from
+:func:`~liquidtorch.layers.layer_class`; see ``docs/architecture.md``).
 """
 
+from ._threads import configure_threads, flush_denormals
 from .cells import (
     CfCCell,
     CfCMode,
@@ -15,9 +17,9 @@ from .cells import (
     WiredRecurrence,
     get_activation,
 )
-from .layers import LTC, CfC, SequenceLayer
+from .layers import LTC, CfC, SequenceLayer, SequenceOptions, layer_class
 from .serialization import load, save
-from .solvers import RK4, Euler, SemiImplicit, Solver
+from .solvers import RK4, Dopri5, Euler, SemiImplicit, Solver
 from .streaming import StreamingPredictor
 from .wirings import (
     NCP,
@@ -40,24 +42,29 @@ __all__ = [
     "CfC",
     "CfCCell",
     "CfCMode",
+    "configure_threads",
     "Constraint",
     "CustomWiring",
+    "Dopri5",
     "Euler",
+    "flush_denormals",
     "FullyConnected",
+    "get_activation",
+    "layer_class",
+    "load",
     "LTCCell",
     "Mapping",
     "MixedMemoryCell",
     "MultiLayerNCP",
     "RandomSparse",
+    "save",
     "SemiImplicit",
     "SequenceLayer",
+    "SequenceOptions",
     "Solver",
     "StreamingPredictor",
     "WiredCfCCell",
     "WiredRecurrence",
     "Wiring",
     "WiringSpec",
-    "get_activation",
-    "load",
-    "save",
 ]
