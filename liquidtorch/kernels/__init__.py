@@ -12,13 +12,16 @@ numerically equivalent to the reference loop in :mod:`liquidtorch.layers` (tests
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import warnings
 
 _state = {"enabled": True, "warned": False}
 
 
+@functools.cache
 def numba_available() -> bool:
+    """Whether numba can be imported (asked once per process: every fused call checks it)."""
     return importlib.util.find_spec("numba") is not None
 
 
