@@ -245,11 +245,26 @@ def training_defaults(name: str, task: TaskLike) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- models
+class Head(str, Enum):
+    """How a per-sequence model reads its layer (per-step models map every step).
+
+    ``LAST`` (the papers'): the linear head maps each sequence's output at its last valid
+    step. ``MEAN``: the head maps every valid step and the predictions are averaged over
+    them. Measured on ``watch`` (docs/diagnosis/cfc_classification.md): the mean lifts the
+    CfC-NCP from 0.61 to 0.89 test accuracy (the LSTM 0.83 -> 0.86), because a wired CfC
+    or a dense CfC forgets within a few steps and the last step alone sees little.
+    """
+
+    LAST = "last"
+    MEAN = "mean"
+
+
 class SequenceModel(nn.Module):
     """A sequence layer followed by a linear head; returns predictions only.
 
-    ``per_step``: the head maps every step, (batch, time, out); otherwise it maps the layer's
-    output at each sequence's last valid step, (batch, out).
+    ``per_step``: the head maps every step, (batch, time, out); otherwise the head reads the
+    layer as ``head`` says (:class:`Head`): the output at each sequence's last valid step,
+    or the mean of the predictions over its valid steps; (batch, out).
 
     ``config`` describes how it was built (zoo name, sizes, seed, options), JSON-ready;
     :func:`model_from_config` builds it again (with fresh weights drawn from ``seed``).
@@ -262,8 +277,10 @@ class SequenceModel(nn.Module):
         *,
         per_step: bool,
         config: dict[str, Any] | None = None,
+        head: Head | str = Head.LAST,
     ):
         super().__init__()
+        self.pool = Head(head)
         self.layer = layer
         self.per_step = per_step
         out: int = layer.output_size  # type: ignore[assignment]  # a sequence layer's width
@@ -290,7 +307,20 @@ class SequenceModel(nn.Module):
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         out, _ = self.layer(x, timespans=timespans, lengths=lengths, mask=mask)
-        return self.head(out)
+        if self.per_step or self.pool is Head.LAST:
+            return self.head(out)
+        if out.dim() != 3:
+            raise ValueError("input: head='mean' takes batched input (batch, time, features)")
+        batch, steps = out.shape[:2]
+        valid = torch.ones(batch, steps, dtype=torch.bool, device=out.device)
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=out.device)
+            valid = torch.arange(steps, device=out.device) < lengths.unsqueeze(1)
+        elif mask is not None:
+            valid = mask.to(out.device)
+        weights = valid.unsqueeze(-1).to(out.dtype)
+        total = (self.head(out) * weights).sum(1)
+        return total / weights.sum(1).clamp_min(1.0)
 
 
 def build_model(
@@ -335,6 +365,15 @@ def _build(
     options = _solver_options(decode(dict(options)))
     if "return_sequences" in options:
         raise ValueError("return_sequences follows task.per_step; it is not an option")
+    layer_options = dict(options)
+    try:
+        head = Head(layer_options.pop("head", Head.LAST))
+    except ValueError:
+        raise ValueError(f"head must be one of {[h.value for h in Head]}") from None
+    if head is Head.MEAN and per_step:
+        raise ValueError("head='mean' is for per-sequence tasks; a per-step head maps every step")
+    if head is Head.MEAN and not layer_options.get("batch_first", True):
+        raise ValueError("head='mean' needs a batch-first layer")
     if not info.wired:
         wired_only = sorted({"motor_neurons", "sparsity_level", "wiring_seed"} & set(options))
         if wired_only:
@@ -350,8 +389,11 @@ def _build(
     }
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        layer = info.build(input_size, units, output_size, options | {"return_sequences": per_step})
-        return SequenceModel(layer, output_size, per_step=per_step, config=config)
+        sequences = per_step or head is Head.MEAN
+        layer = info.build(
+            input_size, units, output_size, layer_options | {"return_sequences": sequences}
+        )
+        return SequenceModel(layer, output_size, per_step=per_step, config=config, head=head)
 
 
 def model_from_config(config: Mapping[str, Any]) -> SequenceModel:

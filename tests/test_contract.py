@@ -86,6 +86,26 @@ def test_model_heads(name, per_step):
     assert torch.isfinite(y).all()
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_mean_head_averages_the_valid_steps(name):
+    """head='mean': the head's predictions averaged over each sequence's valid steps, equal
+    to the per-step model's predictions averaged by hand (same weights)."""
+    pooled = tiny(name, per_step=False, head="mean")
+    per_step = tiny(name, per_step=True)
+    per_step.load_state_dict(pooled.state_dict())
+    x, ts = _inputs()
+    lengths = torch.tensor([STEPS, 2, 4])
+    y = pooled(x, ts, lengths=lengths)
+    steps = per_step(x, ts, lengths=lengths)
+    want = torch.stack([steps[i, :n].mean(0) for i, n in enumerate(lengths.tolist())])
+    close(y, want, atol=1e-6, rtol=1e-5)
+    valid = torch.arange(STEPS).unsqueeze(0) < lengths.unsqueeze(1)
+    close(pooled(x, ts, mask=valid), y)
+    again = model_from_config(pooled.config)  # the head is part of the description
+    again.load_state_dict(pooled.state_dict())
+    close(again(x, ts, lengths=lengths), y, atol=0, rtol=0)
+
+
 # ---------------------------------------------------------------- padding, state
 @pytest.mark.parametrize("use_mask", [False, True])
 @pytest.mark.parametrize("name", NAMES)

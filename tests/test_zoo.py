@@ -165,3 +165,22 @@ def test_parameter_counts():
     frozen.head.requires_grad_(False)
     assert count_parameters(frozen) == manual - frozen.head.weight.numel() - 3
     assert count_parameters(frozen, trainable_only=False) == manual
+
+
+def test_mean_head_options_are_checked():
+    with pytest.raises(ValueError, match="per-sequence tasks"):
+        build_model("lstm", _task(True), units=4, head="mean")
+    with pytest.raises(ValueError, match="head"):
+        build_model("lstm", _task(False), units=4, head="median")
+    with pytest.raises(ValueError, match="batch-first"):
+        build_model("lstm", _task(False), units=4, head="mean", batch_first=False)
+
+
+def test_a_pooled_head_is_refused_by_export_and_streaming():
+    from liquidtorch.export._step import split_model
+
+    model = build_model("cfc", _task(False), units=4, head="mean")
+    with pytest.raises(ValueError, match="head='mean'"):
+        split_model(model)
+    layer, head = split_model(build_model("cfc", _task(False), units=4))
+    assert head is not None

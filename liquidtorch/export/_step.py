@@ -25,6 +25,11 @@ def split_model(model: nn.Module) -> tuple[SequenceLayer, nn.Linear | None]:
     if isinstance(model, SequenceLayer):
         return model, None
     layer, head = getattr(model, "layer", None), getattr(model, "head", None)
+    if getattr(model, "pool", "last") != "last" and not getattr(model, "per_step", True):
+        raise ValueError(
+            "model: a head that pools over the sequence (head='mean') has no step-by-step "
+            "form yet; export and stream models with the last-step head"
+        )
     if isinstance(layer, SequenceLayer) and isinstance(head, nn.Linear):
         return layer, head
     raise TypeError(

@@ -168,6 +168,9 @@ def record(
         seq = layer.proj(seq)
     if model.per_step:
         predictions = head(seq)
+    elif getattr(model, "pool", "last") == "mean":  # the mean of the valid steps' predictions
+        weights = valid.unsqueeze(-1).to(seq.dtype)
+        predictions = (head(seq) * weights).sum(1) / weights.sum(1).clamp_min(1.0)
     else:
         last = valid.sum(1) - 1
         predictions = head(seq[torch.arange(n), last.clamp_min(0)])
