@@ -69,7 +69,7 @@ def draw_wiring(
     Example:
         >>> from liquidtorch.wirings import AutoNCP
         >>> ax = draw_wiring(AutoNCP(16, 2).build(4))
-        >>> ax.figure.savefig("wiring.png")
+        >>> ax.figure.savefig("wiring.png")  # doctest: +SKIP
     """
     from .._optional import require
 
