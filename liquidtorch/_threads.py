@@ -137,8 +137,13 @@ def flush_denormals(enabled: bool = True) -> bool:
     flushed (``docs/performance.md``). Values that small carry no information here; the
     change to results is below float32's resolution of any value that matters.
     """
+    import numpy as np
     import torch
 
+    # NumPy computes (and caches) its float limits on first use; under flushing it would
+    # find the smallest subnormal to be zero and warn. Compute them while arithmetic is IEEE.
+    for dtype in (np.float16, np.float32, np.float64):
+        np.finfo(dtype).smallest_subnormal  # noqa: B018
     return bool(torch.set_flush_denormal(bool(enabled)))
 
 

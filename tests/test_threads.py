@@ -142,3 +142,20 @@ def test_flush_denormals():
         assert (tiny * 1.0).item() == pytest.approx(1e-39, rel=1e-3)
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_flush_denormals_leaves_numpy_quiet():
+    """NumPy's float limits are computed before flushing starts, so asking for them later
+    warns nothing (run in a fresh process: NumPy caches them once)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import liquidtorch, numpy as np; liquidtorch.flush_denormals(); "
+        "print(np.finfo(np.float64).smallest_subnormal > 0)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
