@@ -116,13 +116,15 @@ def configure_threads(n: int | None = None) -> int:
     import torch
 
     threads = default_threads() if n is None else n
-    torch.set_num_threads(threads)
     numba = _numba()
     if numba is not None:
         try:
             numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
         except (ValueError, RuntimeError, OSError):  # pragma: no cover - no threading layer
             pass  # the numba kernels then run serially; the LTC's also cap at torch's count
+    # torch last: starting numba's threading layer (OpenMP) resets the intra-op pool size
+    # of the process, so a count set before it would be lost.
+    torch.set_num_threads(threads)
     return threads
 
 
