@@ -330,6 +330,10 @@ def _run_worker(spec: TuneSpec, worker: int, n_trials: int, quiet: bool, task=No
     _optuna()
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
+    if multiprocessing.current_process().name != "MainProcess":
+        from .._threads import flush_denormals
+
+        flush_denormals()  # a worker process of its own: as fast as the CLI's trainings
     task = task if task is not None else _load_task(spec.task, spec.task_options)
     study = _study(spec, task, worker)
     callbacks = [] if quiet else [_progress(spec, worker, spec.jobs)]
