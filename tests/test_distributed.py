@@ -5,8 +5,8 @@ import functools
 import pytest
 import torch
 import torch.distributed as dist
+from toy_task import toy_task  # noqa: I001
 
-from liquidtorch.data import Metric, SequenceData, Task, TaskKind
 from liquidtorch.train import TrainConfig, fit_distributed, task_loss, task_metric
 from liquidtorch.zoo import build_model
 
@@ -16,27 +16,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _split(n: int, seed: int) -> SequenceData:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 6, 2, generator=g)
-    lengths = torch.randint(2, 7, (n,), generator=g)
-    x = x * (torch.arange(6) < lengths[:, None])[..., None]
-    return SequenceData(
-        x, (x[..., 0].sum(1) > 0).long(), torch.rand(n, 6, generator=g) + 0.5, lengths
-    )
-
-
-TASK = Task(
-    name="toy",
-    kind=TaskKind.CLASSIFICATION,
-    metric=Metric.ACCURACY,
-    per_step=False,
-    input_size=2,
-    output_size=2,
-    train=_split(64, 0),
-    val=_split(16, 1),
-    test=_split(16, 2),
-)
+TASK = toy_task(held_out=16)
 
 
 @pytest.mark.distributed

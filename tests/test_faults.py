@@ -11,9 +11,10 @@ import signal
 import pytest
 import torch
 from torch import nn
+from toy_task import toy_task  # noqa: I001
 
 from liquidtorch.baselines import GRU
-from liquidtorch.data import Metric, SequenceData, Task, TaskKind, cached
+from liquidtorch.data import cached
 from liquidtorch.train import (
     TrainConfig,
     Trainer,
@@ -29,26 +30,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 EPOCHS, STEPS = 3, 4  # 64 training sequences in batches of 16
 
 
-def _split(n: int, seed: int) -> SequenceData:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 6, 2, generator=g)
-    lengths = torch.randint(2, 7, (n,), generator=g)
-    x = x * (torch.arange(6) < lengths[:, None])[..., None]
-    y = (x[..., 0].sum(1) > 0).long()
-    return SequenceData(x, y, torch.rand(n, 6, generator=g) + 0.5, lengths)
-
-
-TASK = Task(
-    name="toy",
-    kind=TaskKind.CLASSIFICATION,
-    metric=Metric.ACCURACY,
-    per_step=False,
-    input_size=2,
-    output_size=2,
-    train=_split(64, 0),
-    val=_split(32, 1),
-    test=_split(32, 2),
-)
+TASK = toy_task()
 
 
 class Net(nn.Module):

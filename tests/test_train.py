@@ -12,9 +12,10 @@ import pytest
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+from toy_task import toy_task  # noqa: I001
 
 from liquidtorch.baselines import GRU
-from liquidtorch.data import Metric, SequenceData, Task, TaskKind
+from liquidtorch.data import Metric, Task, TaskKind
 from liquidtorch.train import (
     Schedule,
     SequenceDataset,
@@ -38,31 +39,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 RUN_FILES = {"config.json", "metrics.csv", "best.pt", "last.pt", "learning_curve.png"}
 
 
-def _split(n: int, seed: int, steps: int = 8) -> SequenceData:
-    """Irregular, padded sequences of 2 features; label: is the sum of feature 0 over the
-    valid steps positive."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, steps, 2, generator=g)
-    lengths = torch.randint(3, steps + 1, (n,), generator=g)
-    valid = torch.arange(steps) < lengths[:, None]
-    x = x * valid[..., None]
-    y = (x[..., 0].sum(1) > 0).long()
-    timespans = torch.rand(n, steps, generator=g) + 0.5
-    return SequenceData(x, y, timespans, lengths)
-
-
 def make_task() -> Task:
-    return Task(
-        name="toy",
-        kind=TaskKind.CLASSIFICATION,
-        metric=Metric.ACCURACY,
-        per_step=False,
-        input_size=2,
-        output_size=2,
-        train=_split(64, 0),
-        val=_split(32, 1),
-        test=_split(32, 2),
-    )
+    return toy_task(steps=8, min_length=3)
 
 
 class DropoutGRU(nn.Module):
