@@ -23,11 +23,13 @@ VARIANTS = {
 }
 
 
+# Batch 3 and 1: the LTC step runs row by row (up to 8 rows); 11: in 32-column chunks.
+@pytest.mark.parametrize("batch", [3, 1, 11])
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_fast_steps_equal_reference_and_whole_sequence(name, dtype, tol):
+def test_fast_steps_equal_reference_and_whole_sequence(name, dtype, tol, batch):
     model = VARIANTS[name]().to(dtype).eval()
-    x = torch.randn(3, 6, 5, dtype=dtype)
+    x = torch.randn(batch, 6, 5, dtype=dtype)
     with torch.no_grad():
         y, h = model(x, timespans=0.7)
         fast, ref, s_fast, s_ref = [], [], None, None

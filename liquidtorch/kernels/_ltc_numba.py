@@ -315,6 +315,40 @@ def _affine(x, w, b, out):
             out[r, i] = y + b[i] if b.shape[0] else y
 
 
+@njit(**NO_REASSOC)
+def _stream_rows(u, v, h, gleak, vleak, cm, src, dst, w, sig, mu, erev,
+                 ssrc, sdst, sw, ssig, smu, serev, unfolds, eps, v_out):  # fmt: skip
+    """The fused semi-implicit step of each row of ``v`` (batch, units) over mapped inputs
+    ``u`` (batch, inputs), one row at a time (no padding to a 32-column chunk: a streaming
+    batch is often one row). The same operations in the same order as :func:`_sensory` and
+    :func:`_unfold`; ``h`` is the step size dt / unfolds (1-element array of the dtype)."""
+    n = v.shape[1]
+    num_in, den_in = np.empty(n, v.dtype), np.empty(n, v.dtype)
+    num, den = np.empty(n, v.dtype), np.empty(n, v.dtype)
+    cur, nxt = np.empty(n, v.dtype), np.empty(n, v.dtype)
+    for r in range(v.shape[0]):
+        num_in[:] = 0.0
+        den_in[:] = 0.0
+        for e in range(ssrc.shape[0]):
+            s = sw[e] * sigmoid(ssig[e] * (u[r, ssrc[e]] - smu[e]))
+            num_in[sdst[e]] += s * serev[e]
+            den_in[sdst[e]] += s
+        cur[:] = v[r]
+        for _ in range(unfolds):
+            num[:] = num_in
+            den[:] = den_in
+            for e in range(src.shape[0]):
+                s = w[e] * sigmoid(sig[e] * (cur[src[e]] - mu[e]))
+                num[dst[e]] += s * erev[e]
+                den[dst[e]] += s
+            for j in range(n):
+                c = cm[j] / h[0]
+                d = c + gleak[j] + den[j] + eps
+                nxt[j] = (c * cur[j] + gleak[j] * vleak[j] + num[j]) / d
+            cur, nxt = nxt, cur
+        v_out[r] = cur
+
+
 @njit(**JIT)
 def ltc_stream_step(
     constraint, x, v, dt, gleak, vleak, cm, w, sig, mu, erev, sw, ssig, smu, serev,
@@ -322,7 +356,8 @@ def ltc_stream_step(
 ):  # fmt: skip
     """One streaming step in one call: raw parameters (the constraint applied here), inputs
     ``x`` (batch, inputs) and state ``v`` (batch, units) -> output ``y`` (batch, outputs) and
-    new state ``v_out``; empty mapping arrays mean no mapping."""
+    new state ``v_out``; empty mapping arrays mean no mapping. Up to 8 rows run one at a
+    time (:func:`_stream_rows`), larger batches through the chunked :func:`ltc_forward`."""
     batch, ni = x.shape
     n = v.shape[1]
     dtype = v.dtype
@@ -335,13 +370,22 @@ def ltc_stream_step(
     gather_edges(constraint, ssrc, sdst, sw, ssig, smu, serev, sens[0], sens[1], sens[2], sens[3])
     u = np.empty((batch, ni), dtype)
     _affine(x, in_w, in_b, u)
-    out = np.empty((1, n, batch), dtype)
-    ltc_forward(
-        np.ascontiguousarray(u.T).reshape(1, ni, batch), np.full((1, batch), dt, dtype),
-        np.ones((1, batch), np.bool_), np.ascontiguousarray(v.T), neurons[0], vleak, neurons[1],
-        src, dst, edges[0], edges[1], edges[2], edges[3], ssrc, sdst, sens[0], sens[1], sens[2],
-        sens[3], unfolds, eps, np.empty((1, 0, batch), dtype), np.empty((0, 0), dtype),
-        np.empty((0, batch), dtype), 0, batch, out, np.empty((1, 0, batch), dtype),
-    )  # fmt: skip
-    v_out[:] = out[0].T
+    if batch <= 8:
+        h = np.empty(1, dtype)
+        h[0] = dt
+        h[0] = h[0] / unfolds  # as _step_sizes: the dtype's dt over the unfolds
+        _stream_rows(u, v, h, neurons[0], vleak, neurons[1], src, dst, edges[0], edges[1],
+                     edges[2], edges[3], ssrc, sdst, sens[0], sens[1], sens[2], sens[3],
+                     unfolds, eps, v_out)  # fmt: skip
+    else:
+        out = np.empty((1, n, batch), dtype)
+        ltc_forward(
+            np.ascontiguousarray(u.T).reshape(1, ni, batch), np.full((1, batch), dt, dtype),
+            np.ones((1, batch), np.bool_), np.ascontiguousarray(v.T), neurons[0], vleak,
+            neurons[1], src, dst, edges[0], edges[1], edges[2], edges[3], ssrc, sdst, sens[0],
+            sens[1], sens[2], sens[3], unfolds, eps, np.empty((1, 0, batch), dtype),
+            np.empty((0, 0), dtype), np.empty((0, batch), dtype), 0, batch, out,
+            np.empty((1, 0, batch), dtype),
+        )  # fmt: skip
+        v_out[:] = out[0].T
     _affine(v_out[:, : y.shape[1]], out_w, out_b, y)
