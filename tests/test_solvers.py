@@ -168,3 +168,18 @@ def test_bad_settings_name_the_argument():
         Integrator("euler", True)
     with pytest.raises(ValueError, match="rtol"):
         Dopri5(rtol=0.0)
+
+
+@pytest.mark.parametrize("dt", [1e-6, 1e-5, 1e-3])
+def test_semi_implicit_float16_small_steps_stay_finite(dt):
+    """cm / h overflows float16 for h < ~2e-5; the float16 update is multiplied through by h."""
+    from liquidtorch import LTC, AutoNCP
+
+    torch.manual_seed(0)
+    model = LTC(3, AutoNCP(10, 2))
+    x = torch.randn(2, 20, 3)
+    with torch.no_grad():
+        y32, _ = model(x, timespans=dt)
+        y16, _ = model.half()(x.half(), timespans=dt)
+    assert torch.isfinite(y16).all()
+    torch.testing.assert_close(y16.float(), y32, atol=2e-3, rtol=0)

@@ -61,5 +61,9 @@ class SemiImplicit(FixedGridSolver):
     def step(self, field: VectorField, y: torch.Tensor, h: Time) -> torch.Tensor:
         assert isinstance(field, ConductanceField)  # checked once in integrate
         num, den = field.terms(y)
+        if y.dtype == torch.float16:
+            # The same update multiplied through by h: cm / h overflows float16 (max 65504)
+            # for h below ~2e-5, and the quotient of two infinities is NaN.
+            return (field.cm * y + h * num) / (field.cm + h * (den + field.epsilon))
         cm_h = field.cm / h
         return (cm_h * y + num) / (cm_h + den + field.epsilon)
