@@ -1,8 +1,9 @@
 """Combine the quality suite's ``bench.json`` files into one markdown table (for the README).
 
     python benchmarks/quality_table.py benchmarks/quality  ->  benchmarks/quality/table.md
-    python benchmarks/quality_table.py --tuned  ->  benchmarks/tuning/table.md and
-        docs/img/quality_<task>.png (the tuned suite of benchmarks/tune_suite.py)
+    python benchmarks/quality_table.py --tuned  ->  benchmarks/tuning/table.md,
+        benchmarks/tuning/summary.md (the README's tables) and docs/img/quality_<task>.png
+        (the tuned suite of benchmarks/tune_suite.py)
 
 One block per task, models in the order they were run; the best mean of each task is bold,
 and "vs LSTM" gives each model's mean relative to the LSTM's (accuracy: difference in
@@ -62,14 +63,16 @@ def table(root: Path) -> str:
 
 
 def _untuned(quality: Path) -> dict[tuple[str, str], dict]:
-    """The untuned suite's rows (``benchmarks/quality``) by (task, model), default sizes."""
+    """The untuned suite's rows (``benchmarks/quality``) at default sizes by (task, model);
+    a run with task options by (its folder, model), e.g. ``xor_irregular_8bit``."""
     rows: dict[tuple[str, str], dict] = {}
     for path in sorted(quality.glob("*/bench.json")):
         report = json.loads(path.read_text())
-        if report["settings"].get("units") is not None or report["settings"].get("task_options"):
+        if report["settings"].get("units") is not None:
             continue
+        key = path.parent.name if report["settings"].get("task_options") else None
         for r in report["results"]:
-            rows.setdefault((r["task"], r["model"]), r)
+            rows.setdefault((key or r["task"], r["model"]), r)
     return rows
 
 
@@ -113,7 +116,8 @@ def _tuned_rows(tuning: Path) -> dict[str, list[dict]]:
                 "parameters": doc["runs"][0]["parameters"],
                 "synapses": doc["runs"][0]["synapses"],
                 "units": doc["runs"][0]["units"],
-                "epochs": best["train"]["epochs"],
+                "trial_epochs": best["train"]["epochs"],
+                "epochs": doc.get("final_epochs", best["train"]["epochs"]),
                 "settings": _settings(best)
                 if not name.startswith("lstm_matched")
                 else f"units {doc['runs'][0]['units']} (LSTM's tuned training settings)",
@@ -151,11 +155,74 @@ def tuned_table(tuning: Path, quality: Path) -> str:
             )
             note = " (defaults won)" if r["default_best"] else ""
             lines.append(
-                f"| {task} ({r['metric']}, {r['epochs']} ep) | {r['label']} | {value} | {vs} "
+                f"| {task} ({r['metric']}, {_epochs(r)}) | {r['label']} | {value} | {vs} "
                 f"| {r['val']:.4f} | {old_text} | {r['parameters']} | {r['trials']} "
                 f"| {r['settings']}{note} |"
             )
     return "\n".join(lines) + "\n"
+
+
+BASELINES = ("lstm", "gru", "ctgru", "ctrnn", "node", "odernn")
+COLUMNS = ("lstm", "gru", "cfc", "cfc_mixed", "cfc_ncp", "ltc_ncp")
+
+
+def _cell(row: dict, bold: bool) -> str:
+    digits = 3 if row["higher"] else 4
+    text = f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
+    return (f"**{text}**" if bold else text) + f" ({row['parameters']})"
+
+
+def _level(a: dict, b: dict) -> bool:
+    """``a`` at least as good as ``b``: better, or within one standard deviation (the
+    larger of the two)."""
+    slack = max(a["std"], b["std"])
+    return a["mean"] >= b["mean"] - slack if a["higher"] else a["mean"] <= b["mean"] + slack
+
+
+def summary(tuning: Path, skip: tuple[str, ...] = ("watch_last_head",)) -> str:
+    """Markdown for the README: (1) every task's tuned models at their best tuned size
+    (parameters in brackets) and whether the best liquid model is level with the best
+    baseline; (2) each NCP-wired model against an LSTM of equal parameter count."""
+    tasks = {t: rows for t, rows in _tuned_rows(tuning).items() if t not in skip}
+    head = "| task (metric, epochs) | " + " | ".join(COLUMNS) + " | best liquid vs best baseline |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
+    for task, rows in tasks.items():
+        by = {r["label"]: r for r in rows}
+        pick = max if rows[0]["higher"] else min
+        tuned = [r for r in rows if not r["label"].startswith("lstm_matched")]
+        best = pick(r["mean"] for r in tuned)
+        cells = [_cell(by[m], by[m]["mean"] == best) if m in by else "" for m in COLUMNS]
+        liquid = [r for r in tuned if r["model"] not in BASELINES]
+        base = [r for r in tuned if r["model"] in BASELINES]
+        verdict = ""
+        if liquid and base:
+            top_l = pick(liquid, key=lambda r: r["mean"])
+            top_b = pick(base, key=lambda r: r["mean"])
+            verdict = f"{top_l['label']} vs {top_b['label']}: " + (
+                "**level**" if _level(top_l, top_b) else "behind"
+            )
+        lines.append(f"| {task} ({rows[0]['metric']}, {_epochs(rows[0])}) | " + " | ".join(cells)
+                     + f" | {verdict} |")  # fmt: skip
+    lines += ["", "| task | NCP model | its test | LSTM of equal size | its test | level? |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for task, rows in tasks.items():
+        by = {r["label"]: r for r in rows}
+        for model in ("cfc_ncp", "ltc_ncp"):
+            lstm = by.get(f"lstm_matched_{model}")
+            if model not in by or lstm is None:
+                continue
+            ncp = by[model]
+            lines.append(
+                f"| {task} | {model} | {_cell(ncp, False)} | {lstm['units']} units "
+                f"| {_cell(lstm, False)} | {'yes' if _level(ncp, lstm) else '**no**'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _epochs(row: dict) -> str:
+    if row["epochs"] == row["trial_epochs"]:
+        return f"{row['epochs']} ep"
+    return f"trials {row['trial_epochs']} ep, seeds {row['epochs']} ep"
 
 
 def plot_tasks(tuning: Path, quality: Path, out: Path) -> list[Path]:
@@ -181,9 +248,7 @@ def plot_tasks(tuning: Path, quality: Path, out: Path) -> list[Path]:
         ax.set_xscale("log")
         ax.set_xlabel("parameters (effective)")
         ax.set_ylabel(f"test {rows[0]['metric']}")
-        ax.set_title(
-            f"{task}: tuned ({rows[0]['epochs']} epochs, filled) and untuned suite (open), 3 seeds"
-        )
+        ax.set_title(f"{task}: tuned ({_epochs(rows[0])}, filled), untuned (open), 3 seeds")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         path = out / f"quality_{task}.png"
@@ -199,8 +264,10 @@ if __name__ == "__main__":
         tuning, quality = Path("benchmarks/tuning"), Path("benchmarks/quality")
         text = tuned_table(tuning, quality)
         (tuning / "table.md").write_text(text)
+        (tuning / "summary.md").write_text(summary(tuning))
         plot_tasks(tuning, quality, Path("docs/img"))
         print(text, end="")
+        print(summary(tuning), end="")
         sys.exit(0)
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/quality")
     text = table(root)
