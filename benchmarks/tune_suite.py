@@ -95,8 +95,9 @@ SUITE = (
     Entry("event_mnist", _SIX, epochs=8, final_epochs=20, head="mean", pruner_warmup=3),
     # halfcheetah's studies (8 trials of 6 epochs) ran first; its seeds train the task's 20.
     Entry("halfcheetah", ("ltc_ncp", "lstm"), epochs=6, trials=8, final_epochs=20),
-    Entry("halfcheetah", ("cfc_ncp", "cfc", "gru", "cfc_mixed"), epochs=6, trials=8,
-          final_epochs=20),  # fmt: skip
+    Entry(
+        "halfcheetah", ("cfc_ncp", "cfc", "gru", "cfc_mixed"), epochs=6, trials=8, final_epochs=20
+    ),  # fmt: skip
 )
 
 # The search space of the suite: the default spaces with the batch size fixed at the task's
