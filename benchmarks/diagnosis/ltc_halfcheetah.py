@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from liquidtorch import flush_denormals
 from liquidtorch.experiments import load_task
 from liquidtorch.train import TrainConfig, Trainer, task_loss, task_metric, write_json_atomic
 from liquidtorch.zoo import build_model, effective_parameters, training_defaults
@@ -67,7 +68,7 @@ def run(task, tag: str) -> dict:
 
 def main() -> None:
     torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
+    flush_denormals()
     tags = sys.argv[1:] or list(RUNS)
     task = load_task("halfcheetah")
     done = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
