@@ -86,6 +86,7 @@ def _step_sizes(dt, t, b0, nb, unfolds, h):
 def ltc_forward(
     u, dt, valid, v0, gleak, vleak, cm, src, dst, w, sig, mu, erev,
     ssrc, sdst, sw, ssig, smu, serev, unfolds, eps, zx, wh, c0, b0, b1, out, out_c,
+    vs_c, dens_c, acts_c, sacts_c,
 ):  # fmt: skip
     """u (T, inputs, B), dt and valid (T, B), v0 (units, B) -> out (T, units, B): the state
     after each input step; invalid steps hold the state. Batch columns ``b0:b1``
@@ -93,10 +94,17 @@ def ltc_forward(
 
     Mixed memory where ``wh`` is not empty: an LSTM with input projection ``zx`` (T, 4 units,
     B), recurrent weights ``wh`` (4 units, units) and initial cell ``c0`` (units, B) runs
-    before each step; its cell states go to ``out_c`` (T, units, B)."""
+    before each step; its cell states go to ``out_c`` (T, units, B).
+
+    Activation cache where ``vs_c`` is not empty (per 32-column chunk and step): the states
+    of the unfolds ``vs_c`` (chunks, T, unfolds + 1, units, CHUNK), the denominators
+    ``dens_c`` (chunks, T, unfolds, units, CHUNK), the synapse activations ``acts_c``
+    (chunks, T, unfolds, edges, CHUNK) and ``sacts_c`` (chunks, T, sensory edges, CHUNK),
+    which :func:`ltc_backward` then reads instead of recomputing the unfolds."""
     steps, batch = dt.shape[0], b1
     n, ni = v0.shape[0], u.shape[1]
     mixed = wh.shape[0] > 0
+    keep = vs_c.shape[0] > 0
     for ch in range(b0 // CHUNK, (b1 + CHUNK - 1) // CHUNK):
         b0 = ch * CHUNK
         nb = min(batch, b0 + CHUNK) - b0
@@ -121,11 +129,21 @@ def ltc_forward(
                 _load(zx, t, b0, nb, 0.0, z)
                 lstm_gates(z, wh, v, c, c_new)
             _load(u, t, b0, nb, 0.0, u_loc)
-            _sensory(u_loc, ssrc, sdst, sw, ssig, smu, serev, sacts, num_in, den_in)
-            for _ in range(unfolds):
-                _unfold(v, nxt, h, gleak, vleak, cm, src, dst, w, sig, mu, erev,
-                        num_in, den_in, acts, num, den, eps)  # fmt: skip
-                v, nxt = nxt, v
+            if keep:  # the same operations, written where the backward pass reads them
+                _sensory(u_loc, ssrc, sdst, sw, ssig, smu, serev, sacts_c[ch, t], num_in,
+                         den_in)  # fmt: skip
+                vs, acts_t, dens_t = vs_c[ch, t], acts_c[ch, t], dens_c[ch, t]
+                vs[0] = v
+                for k in range(unfolds):
+                    _unfold(vs[k], vs[k + 1], h, gleak, vleak, cm, src, dst, w, sig, mu, erev,
+                            num_in, den_in, acts_t[k], num, dens_t[k], eps)  # fmt: skip
+                v[:] = vs[unfolds]
+            else:
+                _sensory(u_loc, ssrc, sdst, sw, ssig, smu, serev, sacts, num_in, den_in)
+                for _ in range(unfolds):
+                    _unfold(v, nxt, h, gleak, vleak, cm, src, dst, w, sig, mu, erev,
+                            num_in, den_in, acts, num, den, eps)  # fmt: skip
+                    v, nxt = nxt, v
             for j in range(n):
                 for bb in range(nb):
                     if valid[t, b0 + bb]:
@@ -172,24 +190,26 @@ def ltc_backward(
     u, dt, valid, v0, states, grad_states, gleak, vleak, cm, src, dst, w, sig, mu, erev,
     ssrc, sdst, sw, ssig, smu, serev, unfolds, eps, zx, wh, c0, c_states, grad_c, b0, b1,
     g_u, g_dt, g_v0, g_gleak, g_vleak, g_cm, g_w, g_sig, g_mu, g_erev,
-    g_sw, g_ssig, g_smu, g_serev, g_zx, g_wh, g_c0,
+    g_sw, g_ssig, g_smu, g_serev, g_zx, g_wh, g_c0, vs_c, dens_c, acts_c, sacts_c,
 ):  # fmt: skip
     """Reverse pass of :func:`ltc_forward` (same layouts); parameter gradients get one row
     per 32-column chunk of the batch, summed by the caller. Mixed memory: ``c_states`` the
     forward's ``out_c``, ``grad_c`` its gradient; ``g_zx``, ``g_wh`` (a row per chunk) and
-    ``g_c0`` receive the LSTM's gradients."""
+    ``g_c0`` receive the LSTM's gradients. With the forward's activation cache (``vs_c``
+    not empty; never with mixed memory) the unfolds are read, not recomputed."""
     steps, batch = dt.shape[0], b1
     n, ni = v0.shape[0], u.shape[1]
     mixed = wh.shape[0] > 0
+    keep = vs_c.shape[0] > 0
     for ch in range((b0 // CHUNK), (b1 + CHUNK - 1) // CHUNK):
         b0 = ch * CHUNK
         nb = min(batch, b0 + CHUNK) - b0
         carry = np.zeros((n, CHUNK), dtype=v0.dtype)  # dL/dv flowing back in time
         cur, new = np.zeros_like(carry), np.zeros_like(carry)
-        vs = np.zeros((unfolds + 1, n, CHUNK), dtype=v0.dtype)
-        dens = np.empty((unfolds, n, CHUNK), dtype=v0.dtype)
-        acts = np.empty((unfolds, src.shape[0], CHUNK), dtype=v0.dtype)
-        sacts = np.empty((ssrc.shape[0], CHUNK), dtype=v0.dtype)
+        vs_loc = np.zeros((unfolds + 1, n, CHUNK), dtype=v0.dtype)
+        dens_loc = np.empty((unfolds, n, CHUNK), dtype=v0.dtype)
+        acts_loc = np.empty((unfolds, src.shape[0], CHUNK), dtype=v0.dtype)
+        sacts_loc = np.empty((ssrc.shape[0], CHUNK), dtype=v0.dtype)
         num, num_in, den_in = np.empty_like(carry), np.empty_like(carry), np.empty_like(carry)
         g_a, g_d = np.empty_like(carry), np.empty_like(carry)
         g_num_in, g_den_in = np.empty_like(carry), np.empty_like(carry)
@@ -213,23 +233,27 @@ def ltc_backward(
                     cur_c[j, bb] = carry_c[j, bb] if valid[t, b0 + bb] else 0.0
             _step_sizes(dt, t, b0, nb, unfolds, h)
             g_h[:] = 0.0
-            if t > 0:
-                _load(states, t - 1, b0, nb, 0.0, vs[0])
-            else:
-                vs[0, :, :nb] = v0[:, b0 : b0 + nb]
-            if mixed:  # the LSTM again, from the state before the step
-                hp[:] = vs[0]
-                if t > 0:
-                    _load(c_states, t - 1, b0, nb, 0.0, c_prev)
-                else:
-                    c_prev[:, :nb] = c0[:, b0 : b0 + nb]
-                _load(zx, t, b0, nb, 0.0, z)
-                lstm_gates(z, wh, vs[0], c_prev, c_new)
             _load(u, t, b0, nb, 0.0, u_loc)
-            _sensory(u_loc, ssrc, sdst, sw, ssig, smu, serev, sacts, num_in, den_in)
-            for k in range(unfolds):  # recompute the unfolds, keeping activations and D
-                _unfold(vs[k], vs[k + 1], h, gleak, vleak, cm, src, dst, w, sig, mu, erev,
-                        num_in, den_in, acts[k], num, dens[k], eps)  # fmt: skip
+            if keep:
+                vs, dens, acts, sacts = vs_c[ch, t], dens_c[ch, t], acts_c[ch, t], sacts_c[ch, t]
+            else:
+                vs, dens, acts, sacts = vs_loc, dens_loc, acts_loc, sacts_loc
+                if t > 0:
+                    _load(states, t - 1, b0, nb, 0.0, vs[0])
+                else:
+                    vs[0, :, :nb] = v0[:, b0 : b0 + nb]
+                if mixed:  # the LSTM again, from the state before the step
+                    hp[:] = vs[0]
+                    if t > 0:
+                        _load(c_states, t - 1, b0, nb, 0.0, c_prev)
+                    else:
+                        c_prev[:, :nb] = c0[:, b0 : b0 + nb]
+                    _load(zx, t, b0, nb, 0.0, z)
+                    lstm_gates(z, wh, vs[0], c_prev, c_new)
+                _sensory(u_loc, ssrc, sdst, sw, ssig, smu, serev, sacts, num_in, den_in)
+                for k in range(unfolds):  # recompute the unfolds, keeping activations and D
+                    _unfold(vs[k], vs[k + 1], h, gleak, vleak, cm, src, dst, w, sig, mu, erev,
+                            num_in, den_in, acts[k], num, dens[k], eps)  # fmt: skip
             g_num_in[:] = 0.0
             g_den_in[:] = 0.0
             for k in range(unfolds - 1, -1, -1):
@@ -385,7 +409,9 @@ def ltc_stream_step(
             neurons[1], src, dst, edges[0], edges[1], edges[2], edges[3], ssrc, sdst, sens[0],
             sens[1], sens[2], sens[3], unfolds, eps, np.empty((1, 0, batch), dtype),
             np.empty((0, 0), dtype), np.empty((0, batch), dtype), 0, batch, out,
-            np.empty((1, 0, batch), dtype),
+            np.empty((1, 0, batch), dtype), np.empty((0, 0, 0, 0, 0), dtype),
+            np.empty((0, 0, 0, 0, 0), dtype), np.empty((0, 0, 0, 0, 0), dtype),
+            np.empty((0, 0, 0, 0), dtype),
         )  # fmt: skip
         v_out[:] = out[0].T
     _affine(v_out[:, : y.shape[1]], out_w, out_b, y)
