@@ -3,7 +3,9 @@
     python benchmarks/quality_table.py benchmarks/quality  ->  benchmarks/quality/table.md
     python benchmarks/quality_table.py --tuned  ->  benchmarks/tuning/table.md,
         benchmarks/tuning/summary.md (the README's tables) and docs/img/quality_<task>.png
-        (the tuned suite of benchmarks/tune_suite.py)
+        (the tuned suite of benchmarks/tune_suite.py); the tables are also written between
+        the ``<!-- tuned-table -->`` / ``<!-- tuned-summary -->`` markers of
+        docs/quality.md and README.md
 
 One block per task, models in the order they were run; the best mean of each task is bold,
 and "vs LSTM" gives each model's mean relative to the LSTM's (accuracy: difference in
@@ -219,6 +221,18 @@ def summary(tuning: Path, skip: tuple[str, ...] = ("watch_last_head",)) -> str:
     return "\n".join(lines) + "\n"
 
 
+def embed(path: Path, marker: str, text: str) -> bool:
+    """Replace what lies between ``<!-- marker -->`` and ``<!-- /marker -->`` in ``path``
+    with ``text``; False where the file has no such markers."""
+    doc = path.read_text()
+    start, end = f"<!-- {marker} -->\n", f"<!-- /{marker} -->"
+    if start not in doc or end not in doc:
+        return False
+    head, rest = doc.split(start, 1)
+    path.write_text(head + start + text + end + rest.split(end, 1)[1])
+    return True
+
+
 def _epochs(row: dict) -> str:
     if row["epochs"] == row["trial_epochs"]:
         return f"{row['epochs']} ep"
@@ -266,6 +280,10 @@ if __name__ == "__main__":
         (tuning / "table.md").write_text(text)
         (tuning / "summary.md").write_text(summary(tuning))
         plot_tasks(tuning, quality, Path("docs/img"))
+        # the tables in the docs, between their markers
+        embed(Path("docs/quality.md"), "tuned-table", text)
+        for doc in (Path("docs/quality.md"), Path("README.md")):
+            embed(doc, "tuned-summary", summary(tuning))
         print(text, end="")
         print(summary(tuning), end="")
         sys.exit(0)
