@@ -24,7 +24,15 @@ from liquidtorch.train import TrainConfig, Trainer, task_loss, task_metric, writ
 from liquidtorch.zoo import build_model, training_defaults
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cfc_time_scale.json"
-RUNS = [("cfc", 1.0), ("cfc", 28.0), ("cfc", 784.0), ("cfc_ncp", 28.0), ("lstm", 28.0)]
+RUNS = [
+    ("cfc", 1.0),
+    ("cfc", 28.0),
+    ("cfc", 784.0),
+    ("cfc_ncp", 28.0),
+    ("lstm", 28.0),
+    ("cfc_ncp", 1.0),
+    ("lstm", 1.0),
+]
 
 
 def scaled(task, divisor: float):
