@@ -150,12 +150,12 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Seeds the weights and the training.")] = 0,
     threads: Threads = None,
 ) -> None:
-    """Compare an NCP-wired CfC, an NCP-wired LTC and LSTMs on real data (2-3 min on CPU).
+    """Compare an NCP-wired CfC, an NCP-wired LTC and LSTMs on real data (~5 min on CPU).
 
     The task is smartwatch exercise recognition (`watch`, bundled with seglearn, offline);
-    the LSTMs are one at the task's size and one with about as many parameters as the
-    NCP-wired models. The table shows test accuracy, effective parameters, synapses and
-    seconds per epoch.
+    every model trains the settings the tuned quality suite found for it, the LSTMs at
+    their tuned size and at the CfC-NCP's parameter count. The table shows test accuracy,
+    effective parameters, synapses and seconds per epoch.
     """
     import time
 
