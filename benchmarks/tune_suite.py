@@ -99,6 +99,10 @@ SUITE = (
     # docs/diagnosis/ltc_halfcheetah.md).
     Entry("halfcheetah", ("ltc_ncp", "lstm"), epochs=6, trials=8),
     Entry("halfcheetah", ("cfc_ncp", "cfc", "gru", "cfc_mixed"), epochs=6, trials=8),
+    # Added last: the CfC paper's Walker2d (the budget of halfcheetah) and the electricity
+    # forecast (one value per sequence; the head is searched).
+    Entry("walker2d", _SIX, epochs=6, trials=8),
+    Entry("vic_elec", _SIX, epochs=8, final_epochs=20, head="last,mean", pruner_warmup=3),
 )
 
 # The search space of the suite: the default spaces with the batch size fixed at the task's
