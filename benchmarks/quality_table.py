@@ -181,6 +181,13 @@ def _level(a: dict, b: dict) -> bool:
     return a["mean"] >= b["mean"] - slack if a["higher"] else a["mean"] <= b["mean"] + slack
 
 
+def _verdict(a: dict, b: dict) -> str:
+    """``ahead`` (better by more than one standard deviation), ``level`` or ``behind``."""
+    if not _level(a, b):
+        return "behind"
+    return "**ahead**" if not _level(b, a) else "**level**"
+
+
 def summary(tuning: Path, skip: tuple[str, ...] = ("watch_last_head",)) -> str:
     """Markdown for the README: (1) every task's tuned models at their best tuned size
     (parameters in brackets) and whether the best liquid model is level with the best
@@ -200,12 +207,10 @@ def summary(tuning: Path, skip: tuple[str, ...] = ("watch_last_head",)) -> str:
         if liquid and base:
             top_l = pick(liquid, key=lambda r: r["mean"])
             top_b = pick(base, key=lambda r: r["mean"])
-            verdict = f"{top_l['label']} vs {top_b['label']}: " + (
-                "**level**" if _level(top_l, top_b) else "behind"
-            )
+            verdict = f"{top_l['label']} vs {top_b['label']}: {_verdict(top_l, top_b)}"
         lines.append(f"| {task} ({rows[0]['metric']}, {_epochs(rows[0])}) | " + " | ".join(cells)
                      + f" | {verdict} |")  # fmt: skip
-    lines += ["", "| task | NCP model | its test | LSTM of equal size | its test | level? |",
+    lines += ["", "| task | NCP model | its test | LSTM of equal size | its test | NCP model is |",
               "|---|---|---|---|---|---|"]  # fmt: skip
     for task, rows in tasks.items():
         by = {r["label"]: r for r in rows}
@@ -216,7 +221,7 @@ def summary(tuning: Path, skip: tuple[str, ...] = ("watch_last_head",)) -> str:
             ncp = by[model]
             lines.append(
                 f"| {task} | {model} | {_cell(ncp, False)} | {lstm['units']} units "
-                f"| {_cell(lstm, False)} | {'yes' if _level(ncp, lstm) else '**no**'} |"
+                f"| {_cell(lstm, False)} | {_verdict(ncp, lstm)} |"
             )
     return "\n".join(lines) + "\n"
 
