@@ -1,5 +1,6 @@
-"""CPU thread counts (torch's intra-op pool and numba's workers, set together) and the
-other CPU execution settings chosen at a run's start (OpenMP waiting, denormal floats).
+"""CPU thread counts (torch's intra-op pool, which also sizes the kernels' chunk threads)
+and the other CPU execution settings chosen at a run's start (OpenMP waiting, denormal
+floats).
 
 The recurrent models here are small: one step is a few matrix products of (batch, ~64)
 operands, too little work to split across threads. On an idle machine a second thread
@@ -10,7 +11,7 @@ thread that is not running and a training epoch becomes several times slower (me
 are idle when the run starts.
 
 >>> from liquidtorch._threads import configure_threads
->>> configure_threads(1)          # torch and numba: 1 thread
+>>> configure_threads(1)          # torch (and the kernels' chunks): 1 thread
 1
 >>> configure_threads(None)       # the default policy (default_threads())  # doctest: +SKIP
 """
@@ -103,11 +104,13 @@ def _check(n: int | None) -> None:
 
 
 def configure_threads(n: int | None = None) -> int:
-    """Set torch's intra-op threads and numba's thread count to ``n`` (None:
-    :func:`default_threads`); returns the torch thread count set.
+    """Set torch's intra-op threads to ``n`` (None: :func:`default_threads`); returns the
+    count set. torch's count also sizes the thread pool on which this library's numba
+    kernels run their batch chunks.
 
-    numba cannot run more threads than it started with (``NUMBA_NUM_THREADS``, default the
-    CPU count): its count is capped there. Without numba only torch is set.
+    numba's own threading layer (used only by parallel numba code, none of it here) is set
+    to the same count if it is already running, capped at the count it started with
+    (``NUMBA_NUM_THREADS``); it is never started here (see :func:`_numba_pool`).
 
     Raises:
         ValueError: ``n`` is not None or an int >= 1.
@@ -116,14 +119,14 @@ def configure_threads(n: int | None = None) -> int:
     import torch
 
     threads = default_threads() if n is None else n
-    numba = _numba()
+    numba = _numba_pool()
     if numba is not None:
         try:
             numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
         except (ValueError, RuntimeError, OSError):  # pragma: no cover - no threading layer
-            pass  # the numba kernels then run serially; the LTC's also cap at torch's count
-    # torch last: starting numba's threading layer (OpenMP) resets the intra-op pool size
-    # of the process, so a count set before it would be lost.
+            pass
+    # torch last: numba's threading layer (OpenMP) can reset the intra-op pool size of
+    # the process, so a count set before it would be lost.
     torch.set_num_threads(threads)
     return threads
 
@@ -147,6 +150,25 @@ def flush_denormals(enabled: bool = True) -> bool:
     for dtype in (np.float16, np.float32, np.float64):
         np.finfo(dtype).smallest_subnormal  # noqa: B018
     return bool(torch.set_flush_denormal(bool(enabled)))
+
+
+def _numba_pool() -> ModuleType | None:
+    """The numba module where numba's threading layer is already running (parallel numba
+    code of the user's started it), else None.
+
+    This library's kernels never use that layer (they run batch chunks on a Python thread
+    pool sized by torch's thread count), and starting it here would put a second OpenMP
+    pool beside torch's: measured on an idle 2-core machine, a `watch` LSTM epoch at 2
+    threads took 20 s with numba's pool started against 1.8 s without (1 thread: 1.8 s).
+    """
+    numba = _numba()
+    if numba is None:
+        return None
+    try:
+        from numba.np.ufunc import parallel
+    except ImportError:  # pragma: no cover - a numba without the module: leave it alone
+        return None
+    return numba if getattr(parallel, "_is_initialized", False) else None
 
 
 def _numba() -> ModuleType | None:

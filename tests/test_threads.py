@@ -1,5 +1,8 @@
-"""The thread helper: torch and numba set together, the default policy, bad values."""
+"""The thread helper: torch's count (numba's only where its pool already runs), the default
+policy, bad values."""
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -28,9 +31,9 @@ class FakeNumba:
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
-def test_sets_torch_and_numba(monkeypatch, n):
+def test_sets_torch_and_a_running_numba_pool(monkeypatch, n):
     fake = FakeNumba(limit=8)
-    monkeypatch.setattr(_threads, "_numba", lambda: fake)
+    monkeypatch.setattr(_threads, "_numba_pool", lambda: fake)
     assert configure_threads(n) == n
     assert torch.get_num_threads() == n
     assert fake.calls == [n]
@@ -38,21 +41,44 @@ def test_sets_torch_and_numba(monkeypatch, n):
 
 def test_numba_capped_at_its_start_count(monkeypatch):
     fake = FakeNumba(limit=2)
-    monkeypatch.setattr(_threads, "_numba", lambda: fake)
+    monkeypatch.setattr(_threads, "_numba_pool", lambda: fake)
     assert configure_threads(3) == 3
     assert torch.get_num_threads() == 3
     assert fake.calls == [2]
 
 
-def test_real_numba_follows():
-    numba = pytest.importorskip("numba")
-    configure_threads(1)
-    assert torch.get_num_threads() == 1
-    assert numba.get_num_threads() == 1
+def _fresh_process(code: str) -> str:
+    """Run ``code`` in a new interpreter (numba's threading layer starts once per process)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+_LAYER = "from numba.np.ufunc import parallel; "
+
+
+def test_numba_threading_layer_is_not_started():
+    """A second OpenMP pool beside torch's made 2-thread LSTM epochs 11x slower."""
+    pytest.importorskip("numba")
+    out = _fresh_process(
+        "from liquidtorch import configure_threads; import torch; " + _LAYER
+        + "configure_threads(2); print(torch.get_num_threads(), parallel._is_initialized)"
+    )  # fmt: skip
+    assert out == "2 False"
+
+
+def test_a_running_numba_pool_follows():
+    pytest.importorskip("numba")
+    out = _fresh_process(
+        "import numba; numba.set_num_threads(2); from liquidtorch import configure_threads; "
+        "import torch; configure_threads(1); print(torch.get_num_threads(), "
+        "numba.get_num_threads())"
+    )
+    assert out == "1 1"
 
 
 def test_without_numba_only_torch(monkeypatch):
-    monkeypatch.setattr(_threads, "_numba", lambda: None)
+    monkeypatch.setattr(_threads, "_numba_pool", lambda: None)
     assert configure_threads(2) == 2
     assert torch.get_num_threads() == 2
 
@@ -84,7 +110,7 @@ def test_default_policy(cpus, busy, expected):
 
 
 def test_none_uses_the_policy(monkeypatch):
-    monkeypatch.setattr(_threads, "_numba", lambda: None)
+    monkeypatch.setattr(_threads, "_numba_pool", lambda: None)
     monkeypatch.setattr(_threads, "available_cpus", lambda: 2)
     monkeypatch.setattr(_threads, "machine_busy", lambda: 1.0)
     assert configure_threads(None) == 1
