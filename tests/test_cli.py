@@ -186,7 +186,11 @@ def test_bench_jobs_equal_in_process(tmp_path):
 def test_demo_quick():
     result, text = invoke("demo", "--quick")
     assert result.exit_code == 0, text
-    for name in ("cfc_ncp", "ltc_ncp", "lstm", "lstm (10 units)", "synapses", "parameters"):
+    from liquidtorch.experiments.demo import DEMO_MODELS
+
+    labels = [m.label for m in DEMO_MODELS]
+    assert labels == ["cfc_ncp", "ltc_ncp", "lstm", "lstm (25 units)"]
+    for name in (*labels, "synapses", "parameters"):
         assert name in text
     assert "In short:" in text
 
