@@ -137,13 +137,13 @@ class LTCScan(torch.autograd.Function):
 
 
 #: The most memory the forward pass of a training step may keep so that the backward pass
-#: reads the unfolds instead of recomputing them (measured: 20-25 % less time per training
+#: reads the unfolds instead of recomputing them (measured: 17-22 % less time per training
 #: step for NCP wirings of 32 and 64 neurons); larger calls (long sequences, big batches)
 #: recompute and keep one state per step.
 ACTIVATION_CACHE_BYTES = 128 * 2**20
 #: Wirings denser than this (synapses / units^2) always recompute: for a fully connected
-#: LTC of 32 neurons, writing and reading the cache cost more than recomputing (measured:
-#: 25 % slower with the cache; 16 neurons: equal).
+#: LTC of 32 neurons, writing and reading the cache cost as much as recomputing (measured:
+#: equal on an idle machine, 25 % slower on a loaded one).
 ACTIVATION_CACHE_DENSITY = 0.5
 
 
