@@ -103,6 +103,7 @@ SUITE = (
     # forecast (one value per sequence; the head is searched).
     Entry("walker2d", _SIX, epochs=6, trials=8),
     Entry("vic_elec", _SIX, epochs=8, final_epochs=20, head="last,mean", pruner_warmup=3),
+    Entry("watch_irregular", _SIX, epochs=12, final_epochs=30, head="mean", pruner_warmup=5),
 )
 
 # The search space of the suite: the default spaces with the batch size fixed at the task's
