@@ -267,7 +267,11 @@ def plot_tasks(tuning: Path, quality: Path, out: Path) -> list[Path]:
         ax.set_xscale("log")
         ax.set_xlabel("parameters (effective)")
         ax.set_ylabel(f"test {rows[0]['metric']}")
-        ax.set_title(f"{task}: tuned ({_epochs(rows[0])}, filled), untuned (open), 3 seeds")
+        ax.set_title(
+            f"{task}: tuned ({_epochs(rows[0])}, filled),\nuntuned with the last-step head "
+            "(open), 3 seeds",
+            fontsize=9,
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         path = out / f"quality_{task}.png"
