@@ -164,11 +164,12 @@ def _activation_cache(graph: Graph, u, dt, valid, v0, zx, wh, c0, *params) -> li
     size = sum(int(np.prod(shape)) for shape in shapes) * v0.element_size()
     dense = len(graph.src) > ACTIVATION_CACHE_DENSITY * n * n
     if wh.numel() or dense or size > ACTIVATION_CACHE_BYTES:
-        shapes = [(0,) * len(shape) for shape in shapes]
+        return _no_cache(v0.dtype)
     return [torch.empty(shape, dtype=v0.dtype) for shape in shapes]
 
 
 def _no_cache(dtype: torch.dtype) -> list[torch.Tensor]:
+    """The empty cache arrays that tell the kernels to recompute."""
     return [torch.empty((0,) * rank, dtype=dtype) for rank in (5, 5, 5, 4)]
 
 
