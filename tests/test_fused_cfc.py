@@ -45,7 +45,12 @@ BACKBONES = [(0, "lecun_tanh")] + [
 @pytest.mark.parametrize("inputs", ["constant_dt", "mask_timespans"])
 @pytest.mark.parametrize("layers, activation", BACKBONES)
 @pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
-def test_cell_configurations(mode, layers, activation, inputs, dtype, rtol, atol):
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled_loop", "torch_loop"])
+def test_cell_configurations(mode, layers, activation, inputs, dtype, rtol, atol, compiled,
+                             monkeypatch):  # fmt: skip
+    """Both loops of the fused path (compiled on CPU for <= 1 backbone layer; the torch loop
+    serves other devices and deeper backbones) against the reference."""
+    monkeypatch.setattr(kernel, "COMPILED_LOOP", compiled)
     torch.manual_seed(0)
     model = CfC(
         5, 6, mode=mode, backbone_layers=layers, backbone_units=7, activation=activation
@@ -80,10 +85,11 @@ def test_layer_options(name, inputs, dtype, rtol, atol):
 
 
 @pytest.mark.parametrize("mode", ["default", "pure"])
-def test_gradcheck(mode):
+@pytest.mark.parametrize("layers", [1, 2])  # the compiled loop (<= 1 layer), the torch loop
+def test_gradcheck(mode, layers):
     """The hand-derived backward against finite differences, every input at once."""
     torch.manual_seed(0)
-    cell = CfCCell(3, 4, mode=mode, backbone_units=5, backbone_layers=2).double()
+    cell = CfCCell(3, 4, mode=mode, backbone_units=5, backbone_layers=layers).double()
     if mode == "pure":
         with torch.no_grad():
             cell.w_tau.uniform_(-1, 1)
@@ -121,6 +127,22 @@ def test_fused_path_is_used_where_it_applies(monkeypatch):
     assert used(dropout.eval())  # dropout is the identity in eval mode
     assert used(CfC(3, 8).double(), torch.float64)
     assert not used(CfC(3, 8).to(torch.bfloat16), torch.bfloat16)
+
+
+def test_compiled_loop_is_used_on_cpu(monkeypatch):
+    from liquidtorch.kernels import _cfc_numba
+
+    calls = []
+    real = _cfc_numba.cfc_loop
+    monkeypatch.setattr(_cfc_numba, "cfc_loop", lambda *a: calls.append(1) or real(*a))
+    x = torch.randn(2, 4, 3)
+    CfC(3, 8)(x)
+    CfC(3, 8, backbone_layers=0)(x)
+    assert len(calls) == 2
+    CfC(3, 8, backbone_layers=2)(x)  # deeper backbones: the torch loop
+    monkeypatch.setattr(kernel, "COMPILED_LOOP", False)
+    CfC(3, 8)(x)
+    assert len(calls) == 2
 
 
 def test_output_can_be_modified_in_place_like_the_reference():

@@ -24,9 +24,27 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ._common import LECUN_IN, LECUN_OUT
+
+#: Whether CPU calls run the per-step loop in compiled code (numba installed); the torch loop
+#: serves other devices (tests switch this off to check the two loops agree).
+COMPILED_LOOP = True
+
+
+def _compiled_loop(x: torch.Tensor) -> bool:
+    """Whether the per-step loop runs in :mod:`._cfc_numba`: CPU tensors of float32 /
+    float64 with numba installed."""
+    from . import numba_available
+
+    return (
+        COMPILED_LOOP
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and numba_available()
+    )
 
 
 class CfCPlan(NamedTuple):
@@ -127,6 +145,8 @@ def _forward(plan: CfCPlan, x, dt, valid, h0, params, for_backward: bool):
     units, n_bb = plan.units, len(plan.activations)
     pure, gated, masked = plan.mode == "pure", plan.mode == "default", valid is not None
     layers = _fold(plan, params, loop=True)
+    if _compiled_loop(x) and n_bb <= 1:
+        return _forward_compiled(plan, x, dt, valid, h0, params, layers, for_backward)
     w0, b0 = layers[0]
     w0h = w0[:, n_in:].contiguous()
     # Per layer (time, rows, batch): each step's pre-activations, the bias (and for the
@@ -195,17 +215,68 @@ def _forward(plan: CfCPlan, x, dt, valid, h0, params, for_backward: bool):
         if masked:
             torch.where(keep[t], new, h_t[t], out=h_t[t + 1])
 
-    # From sigmoids u back to tanh values 2 u - 1: the states, and what backward reads.
+    return _finish(plan, hs, h0, bufs, e if pure else None, for_backward)
+
+
+def _finish(plan: CfCPlan, hs, h0, bufs, e, for_backward: bool):
+    """From sigmoids ``u`` back to tanh values ``2 u - 1``: the states, and what backward
+    reads; returns the states (time + 1, units, batch) and what backward saves."""
+    minus_one = torch.full((), -1.0, dtype=hs.dtype, device=hs.device)
     if _state_as_sigmoid(plan):
         torch.add(minus_one, hs, alpha=2, out=hs)
-        h_t[0].copy_(h0.t())
+        hs[0].copy_(h0.t())
     if for_backward:
-        for buf, kept in zip(bufs[:n_bb], sigmoid, strict=True):
-            if kept:
+        for buf, act in zip(bufs, plan.activations, strict=False):
+            if act != "relu":
                 torch.add(minus_one, buf, alpha=2, out=buf)
-        if gated:
-            torch.add(minus_one, s[:, : 2 * units], alpha=2, out=s[:, : 2 * units])
-    return hs, (hs, *bufs, e) if pure else (hs, *bufs)
+        if plan.mode == "default":
+            s = bufs[-1][:, : 2 * plan.units]
+            torch.add(minus_one, s, alpha=2, out=s)
+    return hs, (hs, *bufs, e) if e is not None else (hs, *bufs)
+
+
+def _forward_compiled(plan: CfCPlan, x, dt, valid, h0, params, layers, for_backward: bool):
+    """:func:`_forward` for CPU tensors with none or one backbone layer: the loop in
+    compiled code (:func:`._cfc_numba.cfc_loop`); inference keeps only one step's
+    activations."""
+    from ._cfc_numba import cfc_loop
+
+    steps, batch, n_in = x.shape
+    units, pure = plan.units, plan.mode == "pure"
+    keep = steps if for_backward else 1
+    numpy = lambda a: a.detach().contiguous().numpy()  # noqa: E731
+    (w0, b0), heads = layers[0], layers[1:]
+    bufs = [x.new_empty(keep, w.shape[0], batch) for w, _ in layers]
+    hs = x.new_empty(steps + 1, units, batch)
+    if _state_as_sigmoid(plan):
+        torch.mul(h0.t(), 0.5, out=hs[0]).add_(0.5)
+    else:
+        hs[0].copy_(h0.t())
+    e = x.new_empty(keep, units, batch) if pure else None
+    empty, empty3 = np.empty((0, 0), hs.numpy().dtype), np.empty((0, 0, 0), hs.numpy().dtype)
+    cfc_loop(
+        numpy(x.transpose(1, 2)),
+        numpy(w0[:, :n_in]),
+        numpy(w0[:, n_in:]),
+        numpy(b0),
+        numpy(heads[0][0]) if heads else empty,
+        numpy(heads[0][1]) if heads else empty.reshape(0),
+        bool(plan.activations and plan.activations[0] != "relu"),
+        ("default", "no_gate", "pure").index(plan.mode),
+        units,
+        float(plan.dt or 0.0),
+        numpy(dt.transpose(1, 2)) if dt is not None else empty3,
+        numpy(valid) if valid is not None else np.empty((0, 0), np.bool_),
+        hs.numpy(),
+        bufs[0].numpy(),
+        bufs[-1].numpy() if heads else empty3,
+        e.numpy() if pure else empty3,
+        numpy(params[-2].t()) if pure else empty,
+        numpy(params[-1].t().abs()) if pure else empty,
+    )
+    if heads and not for_backward:
+        bufs = bufs[:1]  # not read
+    return _finish(plan, hs, h0, bufs, e, for_backward)
 
 
 def _closed_form_derivatives(plan, s, e, dt, valid, params):
