@@ -108,3 +108,36 @@ def cfc_loop(xt, w0x, w0h, b0, w1, b1, kept, mode, units, plan_dt, dt, valid, hs
             for j in range(units):
                 for b in range(batch):
                     hs[t + 1, j, b] = h[j, b] if valid[t, b] else h_prev[j, b]
+
+
+@njit(**NO_REASSOC)
+def cfc_backward_loop(gs, ga0, w1t, w0ht, gamma, hold, need_h0):
+    """The per-step loop of :func:`.cfc._backward` for none or one backbone layer.
+
+    ``gs`` (time, heads, units, batch): the closed form's local derivatives, multiplied here
+    by ``d loss / d state`` after each step, ``gamma[t + 1]`` (time + 1, units, batch), in
+    place; ``ga0`` (time, rows, batch): the backbone's local derivatives, multiplied by the
+    gradient from the heads (``w1t`` the heads' weight transposed; empty without a backbone
+    layer) in place; ``gamma[t]`` gains ``w0ht`` (the first layer's state columns,
+    transposed) times the first layer's gradient and, where ``hold`` (time, 1, batch; empty:
+    every step valid) is 1, ``gamma[t + 1]``. ``gamma[0]`` only with ``need_h0``."""
+    steps, heads, units, batch = gs.shape
+    hidden, masked = w1t.shape[0] > 0, hold.shape[0] > 0
+    for t in range(steps - 1, -1, -1):
+        g_next = gamma[t + 1]
+        g = gs[t]
+        for k in range(heads):
+            for j in range(units):
+                for b in range(batch):
+                    g[k, j, b] *= g_next[j, b]
+        g_first = g.reshape(heads * units, batch)
+        if hidden:
+            g_first = ga0[t]
+            g_first *= np.dot(w1t, g.reshape(heads * units, batch))
+        if t > 0 or need_h0:
+            g_prev = gamma[t]
+            g_prev += np.dot(w0ht, g_first)
+            if masked:
+                for j in range(units):
+                    for b in range(batch):
+                        g_prev[j, b] += hold[t, 0, b] * g_next[j, b]

@@ -313,6 +313,46 @@ def _rows(a: torch.Tensor) -> torch.Tensor:
     return a.transpose(0, 1).reshape(a.shape[1], -1)
 
 
+def _backward_loop(gs, ga, w_t, w0h_t, gamma, valid, need_h0: bool) -> None:
+    """The per-step part of :func:`_backward` through torch ops: ``gs`` (time, heads, units,
+    batch) and each ``ga`` (time, rows, batch), the local derivatives, become d loss / d the
+    pre-activations in place; ``gamma`` (time + 1, units, batch) gains d loss / d each state
+    (``gamma[0]``, the initial state's, only with ``need_h0``)."""
+    steps, batch = gs.shape[0], gs.shape[-1]
+    gamma_t, gs_t = gamma.unsqueeze(1).unbind(0), gs.unbind(0)
+    gs_flat = gs.view(steps, -1, batch).unbind(0)
+    ga_t = [g.unbind(0) for g in ga]
+    tmp = [gs.new_empty(g.shape[1], batch) for g in ga]
+    if valid is not None:
+        hold = (~valid).unsqueeze(1).to(gs.dtype).unbind(0)
+    for t in range(steps - 1, -1, -1):
+        gs_t[t].mul_(gamma_t[t + 1])
+        g = gs_flat[t]
+        for i in range(len(ga) - 1, -1, -1):
+            torch.mm(w_t[i + 1], g, out=tmp[i])
+            g = ga_t[i][t].mul_(tmp[i])
+        if t or need_h0:
+            gamma[t].addmm_(w0h_t, g)
+            if valid is not None:
+                gamma[t].addcmul_(hold[t], gamma[t + 1])
+
+
+def _backward_loop_compiled(gs, ga, w_t, w0h_t, gamma, valid, need_h0: bool) -> None:
+    """:func:`_backward_loop` in compiled code (CPU, none or one backbone layer)."""
+    from ._cfc_numba import cfc_backward_loop
+
+    empty = gs.new_empty(0, 0, 0).numpy()
+    cfc_backward_loop(
+        gs.numpy(),
+        ga[0].numpy() if ga else empty,
+        w_t[1].numpy() if ga else empty.reshape(0, 0),
+        w0h_t.contiguous().numpy(),
+        gamma.numpy(),
+        (~valid).unsqueeze(1).to(gs.dtype).numpy() if valid is not None else empty,
+        need_h0,
+    )
+
+
 def _backward(plan: CfCPlan, ctx, g_states):
     x, dt, valid, h0, *rest = ctx.saved_tensors
     n_bb, units, n_in = len(plan.activations), plan.units, plan.input_size
@@ -338,22 +378,10 @@ def _backward(plan: CfCPlan, ctx, g_states):
     ]
     w_t = [w.t().contiguous() for w, _ in layers]
     w0h_t = w_t[0][n_in:]
-    gamma_t, gs_t = gamma.unsqueeze(1).unbind(0), gs.unbind(0)
-    gs_flat = gs.view(steps, -1, batch).unbind(0)
-    ga_t = [g.unbind(0) for g in ga]
-    tmp = [x.new_empty(z.shape[1], batch) for z in zs]
-    if valid is not None:
-        hold = (~valid).unsqueeze(1).to(x.dtype).unbind(0)
-    for t in range(steps - 1, -1, -1):
-        gs_t[t].mul_(gamma_t[t + 1])
-        g = gs_flat[t]
-        for i in range(n_bb - 1, -1, -1):
-            torch.mm(w_t[i + 1], g, out=tmp[i])
-            g = ga_t[i][t].mul_(tmp[i])
-        if t or needs[4]:
-            gamma[t].addmm_(w0h_t, g)
-            if valid is not None:
-                gamma[t].addcmul_(hold[t], gamma[t + 1])
+    if _compiled_loop(x) and n_bb <= 1:
+        _backward_loop_compiled(gs, ga, w_t, w0h_t, gamma, valid, bool(needs[4]))
+    else:
+        _backward_loop(gs, ga, w_t, w0h_t, gamma, valid, bool(needs[4]))
 
     # Weight gradients: one matrix product over all steps per layer.
     g_pre = [_rows(g) for g in ga] + [_rows(gs.view(steps, -1, batch))]
