@@ -6,6 +6,7 @@ import torch
 from fused_paths import assert_equal_paths, sequence_inputs
 
 from liquidtorch import LTC, NCP, AutoNCP, CfC, FullyConnected
+from liquidtorch.kernels import cfc as cfc_kernel
 from liquidtorch.kernels import ltc, mixed_cfc, use_fused, wired_cfc
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -61,7 +62,13 @@ BACKBONES = [(0, "lecun_tanh"), (1, "lecun_tanh"), (2, "relu"), (2, "tanh")]
 @pytest.mark.parametrize("inputs", ["constant_dt", "mask_timespans"])
 @pytest.mark.parametrize("layers, activation", BACKBONES)
 @pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
-def test_dense_cfc_configurations(mode, layers, activation, inputs, dtype, rtol, atol, calls):
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled_loop", "torch_loop"])
+def test_dense_cfc_configurations(
+    mode, layers, activation, inputs, dtype, rtol, atol, calls, compiled, monkeypatch
+):
+    """Both loops (compiled on CPU for <= 1 backbone layer; torch ops for other devices and
+    deeper backbones) against the reference."""
+    monkeypatch.setattr(cfc_kernel, "COMPILED_LOOP", compiled)
     torch.manual_seed(0)
     model = CfC(
         5, 6, mode=mode, mixed_memory=True, backbone_layers=layers, backbone_units=7,
@@ -107,6 +114,9 @@ GRADCHECK = {
     "cfc_pure": lambda: CfC(
         3, 4, mode="pure", mixed_memory=True, backbone_units=5, backbone_layers=2
     ),
+    # one backbone layer or none: the compiled loops
+    "cfc_no_gate_compiled": lambda: CfC(3, 4, mode="no_gate", mixed_memory=True, backbone_units=5),
+    "cfc_pure_compiled": lambda: CfC(3, 4, mode="pure", mixed_memory=True, backbone_layers=0),
     "ltc": lambda: LTC(3, AutoNCP(6, 2), mixed_memory=True),
     "wired_cfc": lambda: CfC(3, AutoNCP(6, 2), mixed_memory=True),
 }

@@ -12,10 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._common import NO_REASSOC
+from ._common import DEFAULT, NO_REASSOC, PURE
 from ._math import exp_neg, sigmoid, zero
-
-DEFAULT_MODE, NO_GATE_MODE, PURE_MODE = 0, 1, 2
 
 
 @njit(**NO_REASSOC)
@@ -76,7 +74,7 @@ def cfc_loop(xt, w0x, w0h, b0, w1, b1, kept, mode, units, plan_dt, dt, valid, hs
             y = z1[k]
             _affine(y, w1, z0[k], b1)
         h = new if masked else hs[t + 1]
-        if mode == PURE_MODE:  # h = a - a ff1 exp(-dt (|w_tau| + |ff1|))
+        if mode == PURE:  # h = a - a ff1 exp(-dt (|w_tau| + |ff1|))
             for j in range(units):
                 for b in range(batch):
                     f = y[j, b]
@@ -92,7 +90,7 @@ def cfc_loop(xt, w0x, w0h, b0, w1, b1, kept, mode, units, plan_dt, dt, valid, hs
             for r in range(3 * units):
                 for b in range(batch):
                     y[r, b] = sigmoid(y[r, b])
-            if mode == DEFAULT_MODE:  # (1 + h) / 2 = lerp((1 + ff1) / 2, (1 + ff2) / 2, gate)
+            if mode == DEFAULT:  # (1 + h) / 2 = lerp((1 + ff1) / 2, (1 + ff2) / 2, gate)
                 for j in range(units):
                     for b in range(batch):
                         f1 = y[j, b]

@@ -27,7 +27,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ._common import LECUN_IN, LECUN_OUT
+from ..cells.options import CfCMode
+from ._common import LECUN_IN, LECUN_OUT, MODE_CODES
 
 #: Whether CPU calls run the per-step loop in compiled code (numba installed); the torch loop
 #: serves other devices (tests switch this off to check the two loops agree).
@@ -262,7 +263,7 @@ def _forward_compiled(plan: CfCPlan, x, dt, valid, h0, params, layers, for_backw
         numpy(heads[0][0]) if heads else empty,
         numpy(heads[0][1]) if heads else empty.reshape(0),
         bool(plan.activations and plan.activations[0] != "relu"),
-        ("default", "no_gate", "pure").index(plan.mode),
+        MODE_CODES[CfCMode(plan.mode)],
         units,
         float(plan.dt or 0.0),
         numpy(dt.transpose(1, 2)) if dt is not None else empty3,

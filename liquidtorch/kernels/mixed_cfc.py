@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ..cells.options import CfCMode
+from ._common import MODE_CODES
 
 
 class MixedCfCPlan(NamedTuple):
@@ -42,7 +44,62 @@ def _heads_count(plan: MixedCfCPlan) -> int:
     return 1 if plan.mode is CfCMode.PURE else 3 if plan.dt is not None else 4
 
 
+def _compiled(plan: MixedCfCPlan, zx: torch.Tensor) -> bool:
+    """Whether the per-step loops run in compiled code (:mod:`._mixed_cfc_numba`): the
+    conditions of the dense CfC's (:func:`.cfc._compiled_loop`), at most one backbone
+    layer."""
+    from .cfc import _compiled_loop
+
+    return _compiled_loop(zx) and len(plan.activations) <= 1
+
+
+def _numpy(t: torch.Tensor | None, rank: int = 2):
+    """A NumPy view (a contiguous copy where needed); ``None`` -> an empty array."""
+    if t is None:
+        return np.empty((0,) * rank, dtype=np.float32)
+    return t.detach().contiguous().numpy()
+
+
+def _forward_compiled(plan, zx, zb, dt, valid, h0, c0, wh, w0h, rest, pure):
+    """:func:`_forward` with the loop in :func:`._mixed_cfc_numba.mixed_cfc_loop`."""
+    from ._mixed_cfc_numba import mixed_cfc_loop
+
+    steps, batch, _ = zx.shape
+    u = plan.units
+    hs, cs = zx.new_empty(steps + 1, batch, u), zx.new_empty(steps + 1, batch, u)
+    hs[0], cs[0] = h0, c0
+    gates, pre0 = zx.clone(), zb.clone()
+    tc, hl = zx.new_empty(steps, batch, u), zx.new_empty(steps, batch, u)
+    hidden = len(plan.activations) == 1
+    ys = [zx.new_empty(steps, batch, zb.shape[-1])] if hidden else []
+    heads = zx.new_empty(steps, batch, rest[0][0].shape[0]) if hidden else pre0
+    is_pure = plan.mode is CfCMode.PURE
+    e = zx.new_empty(steps, batch, u) if is_pure else None
+    ff = None if is_pure else zx.new_empty(steps, batch, 2 * u)
+    gate = None if is_pure else zx.new_empty(steps, batch, u)
+    empty = np.empty((0, 0), dtype=hs.numpy().dtype)
+    empty3 = empty.reshape(0, 0, 0)
+    mixed_cfc_loop(
+        _numpy(wh.t()), _numpy(w0h.t()),
+        _numpy(rest[0][0].t()) if hidden else empty, _numpy(rest[0][1]) if hidden else empty.reshape(0),
+        hidden and plan.activations[0] == "relu",
+        MODE_CODES[plan.mode], float(plan.dt or 0.0),
+        _numpy(dt) if dt is not None else empty3,
+        _numpy(valid) if valid is not None else np.empty((0, 0), np.bool_),
+        hs.numpy(), cs.numpy(), gates.numpy(), tc.numpy(), hl.numpy(), pre0.numpy(),
+        ys[0].numpy() if hidden else empty3, heads.numpy(),
+        e.numpy() if is_pure else empty3, ff.numpy() if ff is not None else empty3,
+        gate.numpy() if gate is not None else empty3,
+        _numpy(pure[0]) if is_pure else empty, _numpy(pure[1].abs()) if is_pure else empty,
+    )  # fmt: skip
+    pre = [pre0] if hidden else []
+    saved = (hs, cs, gates, tc, hl, heads, *pre, *ys)
+    return saved + ((e,) if is_pure else (ff, gate))
+
+
 def _forward(plan, zx, zb, dt, valid, h0, c0, wh, w0h, rest, pure):
+    if _compiled(plan, zx):
+        return _forward_compiled(plan, zx, zb, dt, valid, h0, c0, wh, w0h, rest, pure)
     steps, batch, _ = zx.shape
     u = plan.units
     masked = valid is not None
@@ -195,33 +252,47 @@ def _backward(plan, ctx, g_h, g_c):
     if valid is not None:
         keep = valid.unsqueeze(-1).to(zx.dtype)
         hold = (~valid).unsqueeze(-1).to(zx.dtype)
-    gh_t, gc_t, gg_t = gh.unbind(0), gc.unbind(0), g_gates.unbind(0)
-    gga_t = g_gates[..., : 3 * u].view(steps, batch, 3, u).unbind(0)
-    ggo_t = g_gates[..., 3 * u :].unbind(0)
-    d_t, gheads_t = d.unbind(0), g_heads.view(steps, batch, k, u).unbind(0)
-    gpre_t, dact_t = [g.unbind(0) for g in g_pre], [g.unbind(0) for g in d_act]
-    gfirst_t, g2_t = g_first.unbind(0), g_heads.unbind(0)
-    q_t, po_t, r_t, f_t = q.unbind(0), p_o.unbind(0), r.unbind(0), f.unbind(0)
-    layers = list(range(n_acts - 1, -1, -1))
-    if valid is not None:
-        keep_t, hold_t = keep.unbind(0), hold.unbind(0)
-    for t in range(steps - 1, -1, -1):
-        torch.mul(d_t[t], gh_t[t + 1].unsqueeze(1), out=gheads_t[t])
-        g = g2_t[t]
-        for j in layers:
-            g = torch.mul(torch.mm(g, w_rest[j], out=tmp[j]), dact_t[j][t], out=gpre_t[j][t])
-        torch.mm(gfirst_t[t], w0h, out=g_hl)
-        gct = gc_t[t + 1] if valid is None else torch.mul(gc_t[t + 1], keep_t[t], out=g_keep)
-        torch.addcmul(gct, g_hl, q_t[t], out=g_cc)
-        torch.mul(r_t[t], g_cc.unsqueeze(1), out=gga_t[t])
-        torch.mul(g_hl, po_t[t], out=ggo_t[t])
-        if t or needs[5]:
-            gh_t[t].addmm_(gg_t[t], wh)
-        if t or needs[6]:
-            gc_t[t].addcmul_(g_cc, f_t[t])
+    if _compiled(plan, zx):
+        from ._mixed_cfc_numba import mixed_cfc_backward_loop
+
+        empty = zx.new_empty(0, 0, 0).numpy()
+        hidden = n_acts == 1
+        mixed_cfc_backward_loop(
+            d.numpy(), _numpy(w_rest[0]) if hidden else empty.reshape(0),
+            d_act[0].numpy() if hidden else empty, _numpy(w0h), _numpy(wh), q.numpy(),
+            p_o.numpy(), r.numpy(), _numpy(gates), gh.numpy(), gc.numpy(), g_heads.numpy(),
+            g_pre[0].numpy() if hidden else empty, g_gates.numpy(),
+            keep.numpy() if valid is not None else empty,
+            hold.numpy() if valid is not None else empty, bool(needs[5]), bool(needs[6]),
+        )  # fmt: skip
+    else:
+        gh_t, gc_t, gg_t = gh.unbind(0), gc.unbind(0), g_gates.unbind(0)
+        gga_t = g_gates[..., : 3 * u].view(steps, batch, 3, u).unbind(0)
+        ggo_t = g_gates[..., 3 * u :].unbind(0)
+        d_t, gheads_t = d.unbind(0), g_heads.view(steps, batch, k, u).unbind(0)
+        gpre_t, dact_t = [g.unbind(0) for g in g_pre], [g.unbind(0) for g in d_act]
+        gfirst_t, g2_t = g_first.unbind(0), g_heads.unbind(0)
+        q_t, po_t, r_t, f_t = q.unbind(0), p_o.unbind(0), r.unbind(0), f.unbind(0)
+        layers = list(range(n_acts - 1, -1, -1))
         if valid is not None:
-            gh_t[t].addcmul_(gh_t[t + 1], hold_t[t])
-            gc_t[t].addcmul_(gc_t[t + 1], hold_t[t])
+            keep_t, hold_t = keep.unbind(0), hold.unbind(0)
+        for t in range(steps - 1, -1, -1):
+            torch.mul(d_t[t], gh_t[t + 1].unsqueeze(1), out=gheads_t[t])
+            g = g2_t[t]
+            for j in layers:
+                g = torch.mul(torch.mm(g, w_rest[j], out=tmp[j]), dact_t[j][t], out=gpre_t[j][t])
+            torch.mm(gfirst_t[t], w0h, out=g_hl)
+            gct = gc_t[t + 1] if valid is None else torch.mul(gc_t[t + 1], keep_t[t], out=g_keep)
+            torch.addcmul(gct, g_hl, q_t[t], out=g_cc)
+            torch.mul(r_t[t], g_cc.unsqueeze(1), out=gga_t[t])
+            torch.mul(g_hl, po_t[t], out=ggo_t[t])
+            if t or needs[5]:
+                gh_t[t].addmm_(gg_t[t], wh)
+            if t or needs[6]:
+                gc_t[t].addcmul_(g_cc, f_t[t])
+            if valid is not None:
+                gh_t[t].addcmul_(gh_t[t + 1], hold_t[t])
+                gc_t[t].addcmul_(gc_t[t + 1], hold_t[t])
 
     # Weight gradients: one matrix product over all steps each.
     flat = lambda a: a.reshape(-1, a.shape[-1])
