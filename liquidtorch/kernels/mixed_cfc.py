@@ -81,7 +81,8 @@ def _forward_compiled(plan, zx, zb, dt, valid, h0, c0, wh, w0h, rest, pure):
     empty3 = empty.reshape(0, 0, 0)
     mixed_cfc_loop(
         _numpy(wh.t()), _numpy(w0h.t()),
-        _numpy(rest[0][0].t()) if hidden else empty, _numpy(rest[0][1]) if hidden else empty.reshape(0),
+        _numpy(rest[0][0].t()) if hidden else empty,
+        _numpy(rest[0][1]) if hidden else empty.reshape(0),
         hidden and plan.activations[0] == "relu",
         MODE_CODES[plan.mode], float(plan.dt or 0.0),
         _numpy(dt) if dt is not None else empty3,
