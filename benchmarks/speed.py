@@ -168,7 +168,10 @@ def bench_cfc(rid, units, reps, goals, label="", max_seconds=None, **kw):
 
 
 def bench_streaming(reps):
-    """S5: one step at batch 1 through the public streaming API vs ncps's cell step."""
+    """S5: one step at batch 1 through the public streaming APIs (``layer.step``, live
+    weights; ``FrozenStep``, copied weights) vs ncps's cell step."""
+    from liquidtorch import FrozenStep
+
     rows = []
     for kind, units, inputs in (("ltc", (19, 1), 32), ("cfc", 19, 32)):
         ours, theirs = _ncps_pair(kind, units, input_size=inputs)
@@ -190,19 +193,35 @@ def bench_streaming(reps):
             with torch.no_grad():
                 cell(x)
 
+        frozen = FrozenStep(ours)
+
+        def step_frozen(frozen=frozen, x=x, h=h):
+            frozen(x, h)
+
         t = race(
-            {"liquidtorch": step_ours, "ncps": step_theirs, "lstm_cell": step_lstm_cell},
+            {
+                "liquidtorch": step_ours,
+                "frozen": step_frozen,
+                "ncps": step_theirs,
+                "lstm_cell": step_lstm_cell,
+            },
             reps * 4,
             block=50,
         )
-        rows.append(
-            _row(
-                "S5",
-                f"{kind.upper()} {units} streaming step (batch 1; LSTM column: LSTMCell(8, 64))",
-                t,
-                goal=">= 10x lower latency; <= LSTMCell(8, 64)",
+        live = {k: v for k, v in t.items() if k != "frozen"}
+        for what, times in (
+            ("streaming step, layer.step", live),
+            ("frozen step, FrozenStep", {**live, "liquidtorch": t["frozen"]}),
+        ):
+            rows.append(
+                _row(
+                    "S5",
+                    f"{kind.upper()} {units} {what} (batch 1, tensors; LSTM column: "
+                    "LSTMCell(8, 64))",
+                    times,
+                    goal=">= 10x lower latency; <= LSTMCell(8, 64)",
+                )
             )
-        )
     return rows
 
 

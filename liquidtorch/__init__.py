@@ -20,7 +20,7 @@ from .cells import (
 from .layers import LTC, CfC, SequenceLayer, SequenceOptions, layer_class
 from .serialization import load, save
 from .solvers import RK4, Dopri5, Euler, SemiImplicit, Solver
-from .streaming import StreamingPredictor
+from .streaming import FrozenStep, StreamingPredictor
 from .wirings import (
     NCP,
     AutoNCP,
@@ -47,6 +47,7 @@ __all__ = [
     "CustomWiring",
     "Dopri5",
     "Euler",
+    "FrozenStep",
     "flush_denormals",
     "FullyConnected",
     "get_activation",
@@ -62,6 +63,7 @@ __all__ = [
     "SequenceLayer",
     "SequenceOptions",
     "Solver",
+    "FrozenStep",
     "StreamingPredictor",
     "WiredCfCCell",
     "WiredRecurrence",

@@ -104,6 +104,82 @@ class StreamingPredictor:
         return self.head.out_features if self.head is not None else self.layer.output_size
 
 
+class FrozenStep:
+    """One compiled step of a one-layer LTC or dense CfC model (a sequence layer, or a zoo
+    model with its last-step head) with *copies* of its weights: the lowest-latency streaming
+    path, for deployment. ``layer.step`` and :class:`StreamingPredictor` read the live
+    weights and check them on every call (never stale, several times slower per step);
+    this one is blind to later changes of the model: make a new one after training or
+    loading weights.
+
+    >>> from liquidtorch import CfC
+    >>> step = FrozenStep(CfC(3, 8))
+    >>> y, h = step(np.zeros((1, 3), np.float32))  # state None: zeros
+    >>> y, h = step(np.zeros((1, 3), np.float32), h, dt=0.5)
+    >>> y.shape, h.shape
+    ((1, 8), (1, 8))
+
+    Inputs ``x`` (batch, features) and the state (batch, state_size) as NumPy arrays (the
+    fastest) or tensors; the outputs are of the same kind. Converted to the weights' dtype.
+    """
+
+    def __init__(self, model: nn.Module):
+        layer, head = split_model(model)
+        if layer.num_layers != 1 or layer.bidirectional or layer.proj is not None:
+            raise ValueError(
+                "FrozenStep serves one-layer, unidirectional models without proj_size; use "
+                "StreamingPredictor for others"
+            )
+        cell = layer.cells[0]
+        if not hasattr(cell, "frozen_step"):
+            raise TypeError(
+                f"{type(cell).__name__} has no compiled step; use StreamingPredictor or layer.step"
+            )
+        self._step = cell.frozen_step()
+        weight = next(cell.parameters())
+        self.dtype = weight.detach().cpu().numpy().dtype
+        self.input_size, self.state_size = layer.input_size, cell.state_size
+        self._head = None
+        if head is not None:
+            w, b = (p.detach().cpu().numpy().astype(self.dtype) for p in (head.weight, head.bias))
+            self._head = (w.T.copy(), b.copy())
+
+    def __call__(
+        self, x: np.ndarray | torch.Tensor, h: np.ndarray | torch.Tensor | None = None,
+        dt: float = 1.0,
+    ) -> tuple[Any, Any]:  # fmt: skip
+        """``x`` (batch, features) after ``dt`` time units from state ``h`` (None: zeros)
+        -> ``(outputs, new state)``."""
+        tensor = isinstance(x, torch.Tensor)
+        xn = self._array(x, "x", self.input_size)
+        if h is None:
+            hn = np.zeros((xn.shape[0], self.state_size), self.dtype)
+        else:
+            hn = self._array(h, "h", self.state_size)
+            if hn.shape[0] != xn.shape[0]:
+                raise ValueError(f"h: {hn.shape[0]} rows for {xn.shape[0]} input rows")
+        dt = float(dt)
+        if not 0.0 < dt < math.inf:
+            raise ValueError(f"dt: an elapsed time must be finite and > 0, got {dt}")
+        out = self._step(xn, hn, dt)
+        y, h_new = out if isinstance(out, tuple) else (out, out)
+        if self._head is not None:
+            y = y @ self._head[0] + self._head[1]
+        if not tensor:
+            return y, h_new
+        h_t = torch.from_numpy(h_new)
+        return (h_t if y is h_new else torch.from_numpy(y)), h_t
+
+    def _array(self, a: Any, name: str, width: int) -> np.ndarray:
+        if isinstance(a, torch.Tensor):
+            a = a.numpy() if a.is_cpu and not a.requires_grad else a.detach().cpu().numpy()
+        else:
+            a = np.asarray(a)
+        if a.ndim != 2 or a.shape[1] != width:
+            raise ValueError(f"{name}: expected (batch, {width}), got shape {a.shape}")
+        return np.ascontiguousarray(a, dtype=self.dtype)
+
+
 def _median_step(times: np.ndarray, ids: np.ndarray | None) -> float:
     """The median positive time difference between consecutive rows of one id (1.0 if none),
     the unit of elapsed time the user-data loader uses."""

@@ -210,6 +210,23 @@ class CfCCell(UnitsCell):
         h = torch.from_numpy(out)
         return h, h
 
+    def frozen_step(self):
+        """The compiled streaming step with copies of the current weights (see
+        :class:`liquidtorch.streaming.FrozenStep`): ``(x, h, dt) -> new state`` over NumPy
+        arrays of the weights' dtype."""
+        plan = self._step_modules() if fused_enabled() else None
+        dtype = self.heads.weight.dtype
+        if plan is None or dtype not in _FLOATS:
+            raise ValueError(
+                "a frozen step needs numba, float32 / float64 weights and a backbone of at "
+                "most one layer with lecun_tanh, tanh or relu (no dropout while training)"
+            )
+        linear, act, heads = plan
+        backbone = [] if linear is None else [linear.weight, linear.bias]
+        head = [heads.weight, heads.bias]
+        head += [self.A, self.w_tau] if self.mode is CfCMode.PURE else []
+        return self._fused_step.frozen(backbone, () if act is None else (act,), head, self.mode)
+
     def _fused_ok(self, x: torch.Tensor, h0: torch.Tensor) -> bool:
         weight = self.heads.weight
         return (

@@ -229,6 +229,25 @@ class LTCCell(WiredCell):
         )  # fmt: skip
         return torch.from_numpy(y), torch.from_numpy(v)
 
+    def frozen_step(self):
+        """The compiled streaming step with copies of the current parameters (see
+        :class:`liquidtorch.streaming.FrozenStep`): ``(x, v, dt) -> (output, new state)``
+        over NumPy arrays of the parameters' dtype."""
+        if not isinstance(self.solver, SemiImplicit) or not fused_enabled():
+            raise ValueError(
+                "a frozen step needs the fused semi-implicit solver and numba; this cell uses "
+                f"{type(self.solver).__name__}"
+            )
+        if self.w.dtype not in (torch.float32, torch.float64):
+            raise ValueError(
+                f"a frozen step needs float32 or float64 parameters, not {self.w.dtype}"
+            )
+        t = self._kernel_tensors()
+        graph = self._fused.graph(t, self.solver.unfolds, self.epsilon)
+        step = self._fused.frozen(t, self.constraint, graph, self.output_size)
+        floor = floor_dt(0.0, self.w.dtype)  # as fused_step: cm / h stays finite
+        return lambda x, v, dt: step(x, v, max(dt, floor))
+
     def fused_states(self, x: torch.Tensor, dt, valid, v0: torch.Tensor):
         """States (time, batch, units) of the whole sequence in compiled code (the contract
         of :func:`liquidtorch.layers.scan`); ``None`` where that does not apply."""

@@ -380,9 +380,7 @@ def ltc_stream_step(
 ):  # fmt: skip
     """One streaming step in one call: raw parameters (the constraint applied here), inputs
     ``x`` (batch, inputs) and state ``v`` (batch, units) -> output ``y`` (batch, outputs) and
-    new state ``v_out``; empty mapping arrays mean no mapping. Up to 8 rows run one at a
-    time (:func:`_stream_rows`), larger batches through the chunked :func:`ltc_forward`."""
-    batch, ni = x.shape
+    new state ``v_out``; empty mapping arrays mean no mapping (see :func:`ltc_step_core`)."""
     n = v.shape[1]
     dtype = v.dtype
     neurons = np.empty((2, n), dtype)
@@ -392,6 +390,20 @@ def ltc_stream_step(
     gather_edges(constraint, src, dst, w, sig, mu, erev, edges[0], edges[1], edges[2], edges[3])
     sens = np.empty((4, ssrc.shape[0]), dtype)
     gather_edges(constraint, ssrc, sdst, sw, ssig, smu, serev, sens[0], sens[1], sens[2], sens[3])
+    ltc_step_core(x, v, dt, neurons, vleak, edges, sens, src, dst, ssrc, sdst, in_w, in_b,
+                  out_w, out_b, unfolds, eps, y, v_out)  # fmt: skip
+
+
+@njit(nogil=True, **JIT)
+def ltc_step_core(x, v, dt, neurons, vleak, edges, sens, src, dst, ssrc, sdst, in_w, in_b,
+                  out_w, out_b, unfolds, eps, y, v_out):  # fmt: skip
+    """One step with the parameters as the kernels use them: ``neurons`` (2, units) the
+    positive gleak and cm, ``edges`` / ``sens`` (4, edges) the positive weights, sigma, mu
+    and erev per recurrent / sensory edge. Up to 8 rows run one at a time
+    (:func:`_stream_rows`), larger batches through the chunked :func:`ltc_forward`."""
+    batch, ni = x.shape
+    n = v.shape[1]
+    dtype = v.dtype
     u = np.empty((batch, ni), dtype)
     _affine(x, in_w, in_b, u)
     if batch <= 8:

@@ -47,5 +47,32 @@ class FusedCfCStep:
         a_pure, w_tau = (pure[0][0], pure[1][0]) if pure else (none, none)
         act = ACTIVATION_CODES[activations[0]] if activations else LECUN_TANH
         out = np.empty(h.shape, dtype=h.dtype)
-        cfc_step(x, h, float(dt), w1, b1, act, w2, b2, _MODES[mode], a_pure, w_tau, out)
+        cfc_step(x, h, float(dt), w1, b1, act, w2, b2, _MODES[mode], a_pure, w_tau, out, False)
         return out
+
+    def frozen(
+        self,
+        backbone: Sequence[torch.Tensor],
+        activations: Sequence[str],
+        heads: Sequence[torch.Tensor],
+        mode: CfCMode,
+    ):
+        """A step function ``(x, h, dt) -> new state`` over NumPy arrays with *copies* of the
+        weights (arguments as for :meth:`step`): blind to later parameter changes."""
+        from ._cfc_step_numba import cfc_step
+
+        arrays = [t.detach().cpu().numpy().copy() for t in [*backbone, *heads]]
+        none = _EMPTY[arrays[0].dtype.type]
+        w1, b1 = (arrays[0].T.copy(), arrays[1]) if backbone else (none[:0, None], none)
+        w2, b2, *pure = arrays[len(backbone) :]
+        w2 = w2.T.copy()  # transposed: the faster product at batch 1
+        a_pure, w_tau = (pure[0][0], pure[1][0]) if pure else (none, none)
+        act = ACTIVATION_CODES[activations[0]] if activations else LECUN_TANH
+        code = _MODES[mode]
+
+        def step(x: np.ndarray, h: np.ndarray, dt: float) -> np.ndarray:
+            out = np.empty(h.shape, dtype=h.dtype)
+            cfc_step(x, h, dt, w1, b1, act, w2, b2, code, a_pure, w_tau, out, True)
+            return out
+
+        return step

@@ -279,3 +279,33 @@ class FusedLTC:
             graph.sensory_src, graph.sensory_dst, graph.unfolds, graph.eps, y, v_out,
         )  # fmt: skip
         return y, v_out
+
+    def frozen(self, t: LTCTensors, constraint: Constraint, graph: Graph, output_size: int):
+        """A step function ``(x, v, dt) -> (output, new state)`` over NumPy arrays (batch
+        rows) with *copies* of the parameters as the kernel uses them (constraint applied,
+        edges gathered once): the fastest streaming step, blind to later parameter changes."""
+        from ._ltc_numba import gather_edges, ltc_step_core, positive
+
+        a = [None if x is None else x.detach().cpu().numpy().copy() for x in t[:15]]
+        (gleak, vleak, cm, w, sig, mu, erev, sw, ssig, smu, serev) = a[:11]
+        code, dtype = CONSTRAINT_CODES[constraint], gleak.dtype
+        neurons = np.empty((2, len(gleak)), dtype)
+        positive(code, gleak, neurons[0])
+        positive(code, cm, neurons[1])
+        edges = np.empty((4, len(graph.src)), dtype)
+        gather_edges(code, graph.src, graph.dst, w, sig, mu, erev, *edges)
+        sens = np.empty((4, len(graph.sensory_src)), dtype)
+        gather_edges(code, graph.sensory_src, graph.sensory_dst, sw, ssig, smu, serev, *sens)
+        maps = [np.empty(0, dtype) if x is None else x for x in a[11:15]]
+        arrays = (
+            neurons, vleak, edges, sens, graph.src.copy(), graph.dst.copy(),
+            graph.sensory_src.copy(), graph.sensory_dst.copy(), *maps, graph.unfolds, graph.eps,
+        )  # fmt: skip
+
+        def step(x: np.ndarray, v: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+            y = np.empty((x.shape[0], output_size), dtype)
+            v_out = np.empty_like(v)
+            ltc_step_core(x, v, dt, *arrays, y, v_out)
+            return y, v_out
+
+        return step
