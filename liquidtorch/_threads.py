@@ -18,9 +18,11 @@ are idle when the run starts.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 # More threads than this are never chosen by default: no model here was measured to gain
@@ -132,9 +134,10 @@ def configure_threads(n: int | None = None) -> int:
 
 
 def flush_denormals(enabled: bool = True) -> bool:
-    """Make torch's CPU ops (and numba kernels running in the calling thread) treat denormal
-    floats (magnitude below ~1.2e-38 in float32) as zero; returns whether the CPU supports
-    it (x86 with SSE3). Not a thread setting, but one set at the same moment.
+    """Make torch's CPU ops and the compiled kernels called from this thread (their chunk
+    threads inherit the setting) treat denormal floats (magnitude below ~1.2e-38 in float32)
+    as zero; returns whether the CPU supports it (x86 with SSE3). A setting of the calling
+    thread; :func:`flushing_denormals` sets it for a block and restores it.
 
     Trained liquid models drift into denormal values (saturated gates, decayed states), and
     every operation on one takes the slow path of the CPU: measured on ``watch`` after a
@@ -150,6 +153,26 @@ def flush_denormals(enabled: bool = True) -> bool:
     for dtype in (np.float16, np.float32, np.float64):
         np.finfo(dtype).smallest_subnormal  # noqa: B018
     return bool(torch.set_flush_denormal(bool(enabled)))
+
+
+@contextlib.contextmanager
+def flushing_denormals(enabled: bool = True) -> Iterator[None]:
+    """The block runs with denormals flushed (``enabled``), then the thread's previous
+    setting comes back exactly (read from the CPU's control register). Where that register
+    cannot be read (not x86, no numba) nothing changes: a setting that cannot be restored
+    is not made behind the caller's back. The Trainer runs ``fit`` inside it
+    (``TrainConfig.flush_denormals``)."""
+    from .kernels._fpu import fpu_state, set_fpu_state
+
+    before = fpu_state() if enabled else None
+    if before is None:
+        yield
+        return
+    flush_denormals(True)
+    try:
+        yield
+    finally:
+        set_fpu_state(before)
 
 
 def _numba_pool() -> ModuleType | None:

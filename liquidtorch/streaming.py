@@ -130,7 +130,7 @@ class FrozenStep:
                 "FrozenStep serves one-layer, unidirectional models without proj_size; use "
                 "StreamingPredictor for others"
             )
-        cell = layer.cells[0]
+        cell: Any = layer.cells[0]
         if not hasattr(cell, "frozen_step"):
             raise TypeError(
                 f"{type(cell).__name__} has no compiled step; use StreamingPredictor or layer.step"
@@ -138,8 +138,8 @@ class FrozenStep:
         self._step = cell.frozen_step()
         weight = next(cell.parameters())
         self.dtype = weight.detach().cpu().numpy().dtype
-        self.input_size, self.state_size = layer.input_size, cell.state_size
-        self._head = None
+        self.input_size, self.state_size = int(layer.input_size), int(cell.state_size)
+        self._head: tuple[np.ndarray, np.ndarray] | None = None
         if head is not None:
             w, b = (p.detach().cpu().numpy().astype(self.dtype) for p in (head.weight, head.bias))
             self._head = (w.T.copy(), b.copy())

@@ -185,3 +185,92 @@ def test_flush_denormals_leaves_numpy_quiet():
     )
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) == pytest.approx(2.0**-23)
+
+
+def _fpu():
+    from liquidtorch.kernels import _fpu
+
+    if _fpu.fpu_state() is None:
+        pytest.skip("the floating-point control register cannot be read here")
+    return _fpu
+
+
+def test_fpu_state_reads_what_torch_sets_and_restores_it():
+    fpu = _fpu()
+    try:
+        torch.set_flush_denormal(False)
+        assert fpu.denormals_flushed() is False
+        before = fpu.fpu_state()
+        torch.set_flush_denormal(True)
+        assert fpu.denormals_flushed() is True
+        fpu.set_fpu_state(before)  # back exactly: torch's ops see denormals again
+        assert fpu.denormals_flushed() is False
+        assert (torch.tensor([1e-39]) * 1.0).item() == pytest.approx(1e-39, rel=1e-3)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+@pytest.mark.parametrize("already", [False, True])
+def test_flushing_denormals_restores_the_previous_setting(already):
+    fpu = _fpu()
+    try:
+        torch.set_flush_denormal(already)
+        with _threads.flushing_denormals():
+            assert fpu.denormals_flushed() is True
+        assert fpu.denormals_flushed() is already
+        with _threads.flushing_denormals(False):
+            assert fpu.denormals_flushed() is already
+    finally:
+        torch.set_flush_denormal(False)
+
+
+@pytest.mark.parametrize("flushed", [False, True])
+def test_chunk_threads_inherit_the_callers_setting(flushed):
+    """The kernels' batch chunks on worker threads compute as the calling thread does."""
+    import numpy as np
+
+    from liquidtorch.kernels._common import for_each_chunk
+
+    fpu = _fpu()
+    seen = {}
+    try:
+        torch.set_flush_denormal(flushed)
+        for_each_chunk(
+            np.array([0, 1, 2, 3]), lambda c, b0, b1: seen.update({c: fpu.denormals_flushed()})
+        )
+    finally:
+        torch.set_flush_denormal(False)
+    assert seen == {0: flushed, 1: flushed, 2: flushed}
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_trainer_flushes_denormals_while_it_fits(flush):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from toy_task import toy_task
+
+    from liquidtorch import CfC
+    from liquidtorch.train import TrainConfig, Trainer, task_loss
+
+    fpu = _fpu()
+    task = toy_task()
+    model = CfC(task.input_size, task.output_size, return_sequences=False)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = model
+
+        def forward(self, x, timespans=None, *, lengths=None):
+            return self.layer(x, timespans=timespans, lengths=lengths)[0]
+
+    config = TrainConfig(epochs=1, progress=False, flush_denormals=flush)
+    trainer = Trainer(Model(), task_loss(task), task.train, task.val, config)
+    during = []
+    trainer.add_callback("on_step_end", lambda t: during.append(fpu.denormals_flushed()))
+    torch.set_flush_denormal(False)
+    trainer.fit()
+    assert during and set(during) == {flush}
+    assert fpu.denormals_flushed() is False  # the caller's setting is back

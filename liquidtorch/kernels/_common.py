@@ -141,9 +141,21 @@ def _pool() -> ThreadPoolExecutor:
 
 def for_each_chunk(bounds: np.ndarray, run: Callable[[int, int, int], None]) -> None:
     """``run(c, b0, b1)`` for every batch chunk ``c``: the first in this thread, the others on
-    the worker threads (kernels run with ``nogil``)."""
+    the worker threads (kernels run with ``nogil``) under this thread's floating-point
+    settings (denormals flushed or not, see :mod:`._fpu`)."""
+    from ._fpu import fpu_state, same_fpu_state
+
     chunks = [(c, int(bounds[c]), int(bounds[c + 1])) for c in range(len(bounds) - 1)]
-    others = [_pool().submit(run, *chunk) for chunk in chunks[1:]]
+    if len(chunks) > 1:
+        state = fpu_state()
+
+        def on_worker(c: int, b0: int, b1: int) -> None:
+            with same_fpu_state(state):
+                run(c, b0, b1)
+
+        others = [_pool().submit(on_worker, *chunk) for chunk in chunks[1:]]
+    else:
+        others = []
     run(*chunks[0])
     for future in others:
         future.result()

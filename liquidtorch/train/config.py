@@ -46,6 +46,10 @@ class TrainConfig:
         resume: continue from ``run_dir/last.pt`` when it exists.
         progress: a ``rich`` progress bar (plain log lines when False or rich is missing).
         log_every: also log the running training loss every this many steps (0: per epoch).
+        flush_denormals: train with denormal floats flushed to zero (restored afterwards):
+            trained liquid models drift into denormals, which the CPU computes on a slow
+            path (a dense CfC epoch on ``watch`` 6.7 s against 1.0 s flushed); the values
+            lost are below 1.2e-38.
 
     >>> TrainConfig(epochs=5, lr=1e-2).to_dict()["lr"]
     0.01
@@ -69,6 +73,7 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     log_every: int = 0
+    flush_denormals: bool = True
 
     def __post_init__(self):
         self._check_types()

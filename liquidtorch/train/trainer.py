@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
+from .._threads import flushing_denormals
 from . import _io
 from ._device import resolve_device
 from ._interrupts import StepGuard
@@ -277,7 +278,7 @@ class Trainer:
         progress = Progress(cfg.progress and self.is_main)
         self._fire("on_fit_start")
         try:
-            with self._guard.installed():
+            with self._guard.installed(), flushing_denormals(cfg.flush_denormals):
                 while self.epoch < cfg.epochs and not self.stopped_early:
                     self._run_epoch(progress)
         except KeyboardInterrupt:
