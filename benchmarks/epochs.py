@@ -88,13 +88,24 @@ def _epoch_times(trainers: dict, batches, data, val, share: dict) -> dict[str, f
     return out
 
 
-def bench_epochs(reps: int, quick: bool, budget: float, models=None):
+def bench_epochs(reps: int, quick: bool, budget: float, models=None, flush: bool = True):
     """S9: seconds per training epoch of every zoo model on ``watch`` and ``halfcheetah``,
     all models interleaved batch by batch within each epoch (so that they share the load of
     a busy machine alike), median of ``reps`` epochs. A model whose epoch would take more
     than ``budget`` seconds (projected from two steps after a warm-up step) steps on an
     evenly spread share of the batches (and validates on that share of the validation set)
-    that should take about ``budget`` seconds, scaled up to the whole epoch (marked)."""
+    that should take about ``budget`` seconds, scaled up to the whole epoch (marked).
+
+    ``flush``: denormals flushed while training, as ``Trainer.fit`` does by default
+    (``TrainConfig.flush_denormals``); False measures a training loop of one's own that
+    leaves them on."""
+    from liquidtorch._threads import flushing_denormals
+
+    with flushing_denormals(flush):
+        return _bench_epochs(reps, quick, budget, models)
+
+
+def _bench_epochs(reps: int, quick: bool, budget: float, models):
     from liquidtorch.data import get_task
     from liquidtorch.train import SequenceDataset
     from liquidtorch.zoo import MODELS

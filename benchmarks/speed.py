@@ -445,6 +445,13 @@ def render_all(rows, meta) -> str:
         f"torch {meta['torch']}, Python {meta['python']}, {meta['machine']}, "
         f"{meta['threads']} torch threads, {meta['cpus']} CPUs"
         + (", denormals flushed" if meta.get("flush_denormal") else "")
+        + (
+            ""
+            if "epochs_flushed" not in meta
+            else ", S9 with denormals flushed (as Trainer.fit)"
+            if meta["epochs_flushed"]
+            else ", S9 with denormals left on"
+        )
         + "; load average (1 min) "
         f"{_load({'load': meta['load']})} at start / end; {meta['started']} to {meta['ended']}"
         + (" (quick mode)" if meta["quick"] else ""),
@@ -507,6 +514,11 @@ def main(argv=None):
         action="store_true",
         help="torch.set_flush_denormal(True) for the whole run (denormal floats -> 0)",
     )
+    parser.add_argument(
+        "--epochs-unflushed",
+        action="store_true",
+        help="S9: train with denormals left on (by default flushed, as Trainer.fit does)",
+    )
     parser.add_argument("--json", default=str(Path(__file__).with_name("speed.json")))
     parser.add_argument("--markdown", default=None, help="also write the tables here")
     parser.add_argument(
@@ -539,7 +551,9 @@ def main(argv=None):
             "S8", 32, reps, {"train": "<= 2.5x LSTM", "infer": ""}, " mixed memory", 120, **mixed
         )
         + bench_ltc("S8", 32, reps, "<= 3x LSTM", "", " mixed memory (ltc_mixed)", 120, **mixed),
-        "S9": lambda: bench_epochs(epoch_reps, args.quick, args.epoch_budget, models),
+        "S9": lambda: bench_epochs(
+            epoch_reps, args.quick, args.epoch_budget, models, flush=not args.epochs_unflushed
+        ),
     }  # fmt: skip
     started, load_start = time.strftime("%Y-%m-%d %H:%M:%S"), os.getloadavg()[0]
     rows = []
@@ -558,6 +572,7 @@ def main(argv=None):
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
         "flush_denormal": args.flush_denormal,
+        "epochs_flushed": not args.epochs_unflushed,
         "cpus": os.cpu_count(),
         "quick": args.quick,
         "reps": reps,
