@@ -49,8 +49,8 @@ LECUN_TANH, TANH, RELU = ACTIVATION_CODES.values()
 __all__ = [
     "ACTIVATION_CODES", "CLAMP", "CONSTRAINT_CODES", "DEFAULT", "FUSED_ACTIVATIONS", "JIT",
     "LECUN_IN", "LECUN_OUT", "MODE_CODES", "NO_GATE", "NO_REASSOC", "PURE", "RELU", "SOFTPLUS",
-    "TANH", "LECUN_TANH", "Derived", "Views", "full_dt", "full_valid", "chunk_bounds",
-    "for_each_chunk",
+    "TANH", "LECUN_TANH", "Derived", "Views", "as_numpy", "full_dt", "full_valid",
+    "chunk_bounds", "for_each_chunk",
 ]  # fmt: skip
 
 
@@ -95,6 +95,12 @@ class Derived(Generic[T]):
             self._value = build(arrays)
             self._key = key
         return self._value  # type: ignore[return-value]
+
+
+def as_numpy(t: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A NumPy view of a CPU tensor for the kernels (a contiguous copy where it is not
+    contiguous, detached); arrays pass through."""
+    return t if isinstance(t, np.ndarray) else t.detach().contiguous().numpy()
 
 
 # ------------------------------------------------------------------ time and validity

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..cells.options import CfCMode
-from ._common import LECUN_IN, LECUN_OUT, MODE_CODES
+from ._common import LECUN_IN, LECUN_OUT, MODE_CODES, as_numpy
 
 #: Whether CPU calls run the per-step loop in compiled code (numba installed); the torch loop
 #: serves other devices (tests switch this off to check the two loops agree).
@@ -245,7 +245,6 @@ def _forward_compiled(plan: CfCPlan, x, dt, valid, h0, params, layers, for_backw
     steps, batch, n_in = x.shape
     units, pure = plan.units, plan.mode == "pure"
     keep = steps if for_backward else 1
-    numpy = lambda a: a.detach().contiguous().numpy()  # noqa: E731
     (w0, b0), heads = layers[0], layers[1:]
     bufs = [x.new_empty(keep, w.shape[0], batch) for w, _ in layers]
     hs = x.new_empty(steps + 1, units, batch)
@@ -256,24 +255,24 @@ def _forward_compiled(plan: CfCPlan, x, dt, valid, h0, params, layers, for_backw
     e = x.new_empty(keep, units, batch) if pure else None
     empty, empty3 = np.empty((0, 0), hs.numpy().dtype), np.empty((0, 0, 0), hs.numpy().dtype)
     cfc_loop(
-        numpy(x.transpose(1, 2)),
-        numpy(w0[:, :n_in]),
-        numpy(w0[:, n_in:]),
-        numpy(b0),
-        numpy(heads[0][0]) if heads else empty,
-        numpy(heads[0][1]) if heads else empty.reshape(0),
+        as_numpy(x.transpose(1, 2)),
+        as_numpy(w0[:, :n_in]),
+        as_numpy(w0[:, n_in:]),
+        as_numpy(b0),
+        as_numpy(heads[0][0]) if heads else empty,
+        as_numpy(heads[0][1]) if heads else empty.reshape(0),
         bool(plan.activations and plan.activations[0] != "relu"),
         MODE_CODES[CfCMode(plan.mode)],
         units,
         float(plan.dt or 0.0),
-        numpy(dt.transpose(1, 2)) if dt is not None else empty3,
-        numpy(valid) if valid is not None else np.empty((0, 0), np.bool_),
+        as_numpy(dt.transpose(1, 2)) if dt is not None else empty3,
+        as_numpy(valid) if valid is not None else np.empty((0, 0), np.bool_),
         hs.numpy(),
         bufs[0].numpy(),
         bufs[-1].numpy() if heads else empty3,
         e.numpy() if pure else empty3,
-        numpy(params[-2].t()) if pure else empty,
-        numpy(params[-1].t().abs()) if pure else empty,
+        as_numpy(params[-2].t()) if pure else empty,
+        as_numpy(params[-1].t().abs()) if pure else empty,
     )
     if heads and not for_backward:
         bufs = bufs[:1]  # not read

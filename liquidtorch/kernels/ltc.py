@@ -11,7 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from ..cells.options import Constraint
-from ._common import CONSTRAINT_CODES, Derived, Views, chunk_bounds, for_each_chunk, threads
+from ._common import (
+    CONSTRAINT_CODES,
+    Derived,
+    Views,
+    as_numpy,
+    chunk_bounds,
+    for_each_chunk,
+    threads,
+)
 
 
 class LTCTensors(NamedTuple):
@@ -53,10 +61,6 @@ def edges_by_destination(adjacency: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     then source (consecutive edges update the same neuron)."""
     dst, src = np.nonzero(adjacency.T)
     return src.astype(np.int64), dst.astype(np.int64)
-
-
-def _np(t: torch.Tensor | np.ndarray) -> np.ndarray:
-    return t if isinstance(t, np.ndarray) else t.detach().contiguous().numpy()
 
 
 def _batch_last(t: torch.Tensor) -> np.ndarray:
@@ -120,12 +124,13 @@ class LTCScan(torch.autograd.Function):
         )
         sizes = [n] * 3 + [len(graph.src)] * 4 + [len(graph.sensory_src)] * 4
         g_params = [zeros(rows, size) for size in sizes]  # one row per 32 batch columns
-        p = [_np(a) for a in params]
+        p = [as_numpy(a) for a in params]
         args = (
-            _batch_last(u), _np(dt), _np(valid), _np(v0.T), _batch_last(states),
+            _batch_last(u), as_numpy(dt), as_numpy(valid), as_numpy(v0.T), _batch_last(states),
             _batch_last(grad_states), *p[:3], graph.src, graph.dst, *p[3:7],
             graph.sensory_src, graph.sensory_dst, *p[7:], graph.unfolds, graph.eps,
-            _batch_last(zx), _np(wh), _np(c0.T), _batch_last(c_states), _batch_last(grad_c),
+            _batch_last(zx), as_numpy(wh), as_numpy(c0.T), _batch_last(c_states),
+            _batch_last(grad_c),
         )  # fmt: skip
         outs = (
             g_u.numpy(), g_dt.numpy(), g_v0.numpy(), *(g.numpy() for g in g_params),
@@ -180,11 +185,11 @@ def _forward(graph: Graph, u, dt, valid, v0, zx, wh, c0, *params, cache=None):
     cache_np = [t.numpy() for t in (cache if cache is not None else _no_cache(v0.dtype))]
     out = torch.empty(steps, v0.shape[1], batch, dtype=v0.dtype)
     out_c = torch.empty(steps, c0.shape[1], batch, dtype=v0.dtype)
-    p = [_np(a) for a in params]
+    p = [as_numpy(a) for a in params]
     args = (
-        _batch_last(u), _np(dt), _np(valid), _np(v0.T), *p[:3], graph.src, graph.dst,
+        _batch_last(u), as_numpy(dt), as_numpy(valid), as_numpy(v0.T), *p[:3], graph.src, graph.dst,
         *p[3:7], graph.sensory_src, graph.sensory_dst, *p[7:], graph.unfolds, graph.eps,
-        _batch_last(zx), _np(wh), _np(c0.T),
+        _batch_last(zx), as_numpy(wh), as_numpy(c0.T),
     )  # fmt: skip
     out_np, out_c_np = out.numpy(), out_c.numpy()
     for_each_chunk(

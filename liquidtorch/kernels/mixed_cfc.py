@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..cells.options import CfCMode
-from ._common import MODE_CODES
+from ._common import MODE_CODES, as_numpy
 
 
 class MixedCfCPlan(NamedTuple):
@@ -53,13 +53,6 @@ def _compiled(plan: MixedCfCPlan, zx: torch.Tensor) -> bool:
     return _compiled_loop(zx) and len(plan.activations) <= 1
 
 
-def _numpy(t: torch.Tensor | None, rank: int = 2):
-    """A NumPy view (a contiguous copy where needed); ``None`` -> an empty array."""
-    if t is None:
-        return np.empty((0,) * rank, dtype=np.float32)
-    return t.detach().contiguous().numpy()
-
-
 def _forward_compiled(plan, zx, zb, dt, valid, h0, c0, wh, w0h, rest, pure):
     """:func:`_forward` with the loop in :func:`._mixed_cfc_numba.mixed_cfc_loop`."""
     from ._mixed_cfc_numba import mixed_cfc_loop
@@ -80,18 +73,18 @@ def _forward_compiled(plan, zx, zb, dt, valid, h0, c0, wh, w0h, rest, pure):
     empty = np.empty((0, 0), dtype=hs.numpy().dtype)
     empty3 = empty.reshape(0, 0, 0)
     mixed_cfc_loop(
-        _numpy(wh.t()), _numpy(w0h.t()),
-        _numpy(rest[0][0].t()) if hidden else empty,
-        _numpy(rest[0][1]) if hidden else empty.reshape(0),
+        as_numpy(wh.t()), as_numpy(w0h.t()),
+        as_numpy(rest[0][0].t()) if hidden else empty,
+        as_numpy(rest[0][1]) if hidden else empty.reshape(0),
         hidden and plan.activations[0] == "relu",
         MODE_CODES[plan.mode], float(plan.dt or 0.0),
-        _numpy(dt) if dt is not None else empty3,
-        _numpy(valid) if valid is not None else np.empty((0, 0), np.bool_),
+        as_numpy(dt) if dt is not None else empty3,
+        as_numpy(valid) if valid is not None else np.empty((0, 0), np.bool_),
         hs.numpy(), cs.numpy(), gates.numpy(), tc.numpy(), hl.numpy(), pre0.numpy(),
         ys[0].numpy() if hidden else empty3, heads.numpy(),
         e.numpy() if is_pure else empty3, ff.numpy() if ff is not None else empty3,
         gate.numpy() if gate is not None else empty3,
-        _numpy(pure[0]) if is_pure else empty, _numpy(pure[1].abs()) if is_pure else empty,
+        as_numpy(pure[0]) if is_pure else empty, as_numpy(pure[1].abs()) if is_pure else empty,
     )  # fmt: skip
     pre = [pre0] if hidden else []
     saved = (hs, cs, gates, tc, hl, heads, *pre, *ys)
@@ -259,9 +252,9 @@ def _backward(plan, ctx, g_h, g_c):
         empty = zx.new_empty(0, 0, 0).numpy()
         hidden = n_acts == 1
         mixed_cfc_backward_loop(
-            d.numpy(), _numpy(w_rest[0]) if hidden else empty.reshape(0),
-            d_act[0].numpy() if hidden else empty, _numpy(w0h), _numpy(wh), q.numpy(),
-            p_o.numpy(), r.numpy(), _numpy(gates), gh.numpy(), gc.numpy(), g_heads.numpy(),
+            d.numpy(), as_numpy(w_rest[0]) if hidden else empty.reshape(0),
+            d_act[0].numpy() if hidden else empty, as_numpy(w0h), as_numpy(wh), q.numpy(),
+            p_o.numpy(), r.numpy(), as_numpy(gates), gh.numpy(), gc.numpy(), g_heads.numpy(),
             g_pre[0].numpy() if hidden else empty, g_gates.numpy(),
             keep.numpy() if valid is not None else empty,
             hold.numpy() if valid is not None else empty, bool(needs[5]), bool(needs[6]),

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..cells.options import CfCMode
-from ._common import MODE_CODES, Derived, chunk_bounds, for_each_chunk, threads
+from ._common import MODE_CODES, Derived, as_numpy, chunk_bounds, for_each_chunk, threads
 
 
 class WiredGraph(NamedTuple):
@@ -65,10 +65,6 @@ def wired_graph(
     )
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().contiguous().numpy()
-
-
 class WiredCfCScan(torch.autograd.Function):
     """States (time, batch, units) of a wired CfC over inputs ``x`` (time, batch, inputs), and
     with mixed memory the LSTM's cell states (time, batch, units; else (time, batch, 0)).
@@ -90,9 +86,10 @@ class WiredCfCScan(torch.autograd.Function):
         states = torch.empty(steps, batch, units, dtype=h0.dtype)
         c_states = torch.empty(steps, batch, c0.shape[1], dtype=h0.dtype)
         saved = torch.empty(len(bounds) - 1, steps, 4 * units, width, dtype=h0.dtype)
-        args = (_np(x), _np(dt), _np(valid), _np(h0), graph.ptr, graph.src,
-                _np(w).reshape(-1, graph.pair), _np(bias), graph.neuron_base, graph.neurons,
-                _np(w_tau), _np(A), graph.mode, _np(zx), _np(wh), _np(c0))  # fmt: skip
+        args = (as_numpy(x), as_numpy(dt), as_numpy(valid), as_numpy(h0), graph.ptr, graph.src,
+                as_numpy(w).reshape(-1, graph.pair), as_numpy(bias), graph.neuron_base,
+                graph.neurons, as_numpy(w_tau), as_numpy(A), graph.mode, as_numpy(zx),
+                as_numpy(wh), as_numpy(c0))  # fmt: skip
         out, out_c, per_chunk = states.numpy(), c_states.numpy(), saved.numpy()
         for_each_chunk(
             bounds, lambda c, b0, b1: wired_cfc_forward(*args, b0, b1, out, per_chunk[c], out_c)
@@ -117,11 +114,12 @@ class WiredCfCScan(torch.autograd.Function):
         g_w = torch.zeros(chunks, len(w) // graph.pair, graph.pair, dtype=h0.dtype)
         g_params = [torch.zeros(chunks, len(p), dtype=h0.dtype) for p in (bias, w_tau, A)]
         g_wh = torch.zeros(chunks, *wh.shape, dtype=h0.dtype)
-        args = (_np(x), _np(dt), _np(valid), _np(h0), _np(states))
+        args = (as_numpy(x), as_numpy(dt), as_numpy(valid), as_numpy(h0), as_numpy(states))
         per_chunk = [t.numpy() for t in (saved, g_w, *g_params, g_wh)]
-        more = (_np(grad_states), graph.ptr, graph.src, _np(w).reshape(-1, graph.pair),
-                graph.neuron_base, graph.neurons, graph.mode, _np(zx), _np(wh), _np(c0),
-                _np(c_states), _np(grad_c))  # fmt: skip
+        more = (as_numpy(grad_states), graph.ptr, graph.src,
+                as_numpy(w).reshape(-1, graph.pair), graph.neuron_base, graph.neurons,
+                graph.mode, as_numpy(zx), as_numpy(wh), as_numpy(c0), as_numpy(c_states),
+                as_numpy(grad_c))  # fmt: skip
         outs = (g_x.numpy(), g_dt.numpy(), g_h0.numpy())
 
         def run(c, b0, b1):
