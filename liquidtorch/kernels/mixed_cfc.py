@@ -252,7 +252,7 @@ def _backward(plan, ctx, g_h, g_c):
         empty = zx.new_empty(0, 0, 0).numpy()
         hidden = n_acts == 1
         mixed_cfc_backward_loop(
-            d.numpy(), as_numpy(w_rest[0]) if hidden else empty.reshape(0),
+            d.numpy(), as_numpy(w_rest[0]) if hidden else empty.reshape(0, 0),
             d_act[0].numpy() if hidden else empty, as_numpy(w0h), as_numpy(wh), q.numpy(),
             p_o.numpy(), r.numpy(), as_numpy(gates), gh.numpy(), gc.numpy(), g_heads.numpy(),
             g_pre[0].numpy() if hidden else empty, g_gates.numpy(),
