@@ -105,9 +105,9 @@ class StreamingPredictor:
 
 
 class FrozenStep:
-    """One compiled step of a one-layer LTC or dense CfC model (a sequence layer, or a zoo
-    model with its last-step head) with *copies* of its weights: the lowest-latency streaming
-    path, for deployment. ``layer.step`` and :class:`StreamingPredictor` read the live
+    """One compiled step of a one-layer LTC, dense CfC or wired CfC model (a sequence layer,
+    or a zoo model with its last-step head) with *copies* of its weights: the lowest-latency
+    streaming path, for deployment. ``layer.step`` and :class:`StreamingPredictor` read the live
     weights and check them on every call (never stale, several times slower per step);
     this one is blind to later changes of the model: make a new one after training or
     loading weights.

@@ -22,6 +22,9 @@ MODELS = {
     "cfc_no_gate_relu": lambda: CfC(5, 7, mode="no_gate", backbone_units=9, activation="relu"),
     "cfc_pure_tanh": lambda: CfC(5, 7, mode="pure", backbone_units=9, activation="tanh"),
     "cfc_no_backbone": lambda: CfC(5, 7, backbone_layers=0),
+    "cfc_ncp": lambda: CfC(5, AutoNCP(12, 2)),
+    "cfc_ncp_pure": lambda: CfC(5, AutoNCP(10, 3), mode="pure"),
+    "cfc_ncp_no_gate": lambda: CfC(5, AutoNCP(10, 3), mode="no_gate"),
 }
 
 
@@ -32,9 +35,10 @@ MODELS = {
 def test_equals_the_reference_step(name, dtype, tol, batch):
     torch.manual_seed(0)
     model = MODELS[name]().to(dtype).eval()
-    if name == "cfc_pure_tanh":
-        with torch.no_grad():
-            model.cell.w_tau.uniform_(-1, 1)
+    with torch.no_grad():  # w_tau off its initial zero (pure mode)
+        for param_name, p in model.named_parameters():
+            if param_name.endswith("w_tau"):
+                p.uniform_(-1, 1)
     frozen = FrozenStep(model)
     x = torch.randn(batch, 6, 5, dtype=dtype)
     h_ref = h_frozen = None

@@ -170,6 +170,34 @@ class WiredCfCCell(WiredCell):
         zx = F.linear(x, lstm.input_map.weight, lstm.input_map.bias + forget)
         return self.fused_states(x, dt, valid, h0, (zx, lstm.recurrent_map.weight, c0))
 
+    def frozen_step(self):
+        """The compiled streaming step with copies of the current weights (see
+        :class:`liquidtorch.streaming.FrozenStep`): ``(x, h, dt) -> (output, new state)``
+        over NumPy arrays of the weights' dtype."""
+        weight = self.layers[0].heads.weight
+        graph = None
+        if fused_enabled() and weight.dtype in (torch.float32, torch.float64):
+            graph = self._fused.graph(
+                [layer.mask for layer in self.layers],
+                [cur for _, cur in self.wiring.layers],
+                self.wiring.input_size,
+                self.mode,
+            )
+        if graph is None:
+            raise ValueError(
+                "a frozen step needs numba, float32 / float64 weights and paired heads "
+                "masked alike (the fused kernels' layout)"
+            )
+        pure = self.mode is CfCMode.PURE
+        return self._fused.frozen(
+            graph,
+            [layer.heads.weight for layer in self.layers],
+            [layer.heads.bias for layer in self.layers],
+            [layer.w_tau for layer in self.layers] if pure else (),
+            [layer.A for layer in self.layers] if pure else (),
+            self.output_size,
+        )
+
     def output_of(self, h: torch.Tensor) -> torch.Tensor:
         """The output for a state: the motor neurons."""
         return h[..., : self.output_size]

@@ -192,3 +192,45 @@ class FusedWiredCfC:
     ) -> WiredGraph | None:
         """The edge lists (see :func:`wired_graph`), or None where paired heads differ."""
         return self._graph.get(masks, lambda m: wired_graph(m, layers, input_size, mode))
+
+    def frozen(
+        self,
+        graph: WiredGraph,
+        weights: Sequence[torch.Tensor],
+        biases: Sequence[torch.Tensor],
+        w_taus: Sequence[torch.Tensor],
+        As: Sequence[torch.Tensor],
+        output_size: int,
+    ):
+        """A step function ``(x, h, dt) -> (output, new state)`` over NumPy arrays with
+        *copies* of the weights (arguments as for :func:`wired_cfc_states`): one step of the
+        compiled forward kernel, blind to later parameter changes."""
+        from ._wired_cfc_numba import wired_cfc_forward
+
+        def flat(ts: Sequence[torch.Tensor]) -> np.ndarray:
+            return np.concatenate([t.detach().cpu().numpy().reshape(-1) for t in ts])
+
+        w_all = [t.detach().cpu().numpy().reshape(-1) for t in weights]
+        w = np.concatenate([a[idx] for a, idx in zip(w_all, graph.takes, strict=True)])
+        w = w.reshape(-1, graph.pair)
+        bias = flat(biases)
+        dtype = bias.dtype
+        w_tau = flat(w_taus) if w_taus else np.empty(0, dtype)
+        A = flat(As) if As else np.empty(0, dtype)
+        units = int(graph.neuron_base[-1])
+        no_wh = np.empty((0, 0), dtype)
+
+        def step(x: np.ndarray, h: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+            batch = x.shape[0]
+            width = -(-max(batch, 1) // 16) * 16  # the kernels' padded chunk width
+            states = np.empty((1, batch, units), dtype)
+            wired_cfc_forward(
+                x.reshape(1, batch, -1), np.full((1, batch), dt, dtype),
+                np.ones((1, batch), np.bool_), h, graph.ptr, graph.src, w, bias,
+                graph.neuron_base, graph.neurons, w_tau, A, graph.mode,
+                np.empty((1, batch, 0), dtype), no_wh, np.empty((batch, 0), dtype), 0, batch,
+                states, np.empty((1, 4 * units, width), dtype), np.empty((1, batch, 0), dtype),
+            )  # fmt: skip
+            return states[0, :, :output_size].copy(), states[0]
+
+        return step
