@@ -20,6 +20,8 @@ VARIANTS = {
     "cfc_pure_tanh": lambda: CfC(5, 7, mode="pure", backbone_units=9, activation="tanh"),
     "cfc_no_backbone": lambda: CfC(5, 7, backbone_layers=0),
     "cfc_two_backbone_layers": lambda: CfC(5, 7, backbone_layers=2, backbone_units=8),
+    "wired_cfc": lambda: CfC(5, AutoNCP(12, 2)),
+    "wired_cfc_pure": lambda: CfC(5, AutoNCP(10, 3), mode="pure"),
 }
 
 

@@ -170,6 +170,20 @@ class WiredCfCCell(WiredCell):
         zx = F.linear(x, lstm.input_map.weight, lstm.input_map.bias + forget)
         return self.fused_states(x, dt, valid, h0, (zx, lstm.recurrent_map.weight, c0))
 
+    def fused_step(self, x: torch.Tensor, h: torch.Tensor, dt: float):
+        """One step for streaming inference through the compiled sequence kernel (a sequence
+        of one step; the live weights, never stale), without autograd; ``None`` where that
+        does not apply (gradients recorded, devices, dtypes, paired heads masked apart)."""
+        if torch.is_grad_enabled() and (
+            x.requires_grad or h.requires_grad or any(p.requires_grad for p in self.parameters())
+        ):
+            return None
+        states = self.fused_states(x.unsqueeze(0), float(dt), None, h)
+        if states is None:
+            return None
+        h_new = states[0]
+        return self.output_of(h_new), h_new
+
     def frozen_step(self):
         """The compiled streaming step with copies of the current weights (see
         :class:`liquidtorch.streaming.FrozenStep`): ``(x, h, dt) -> (output, new state)``
