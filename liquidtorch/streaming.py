@@ -90,13 +90,21 @@ class StreamingPredictor:
         if states is None:
             cells: list[Any] = list(self.layer.cells)
             states = [c.init_state(1, x.device, x.dtype) for c in cells]
-        y, dt_tm = x.unsqueeze(1), dt.reshape(steps, 1, 1)
-        for i, cell in enumerate(self.layer.cells):
-            y, _, states[i] = scan(cell, y, dt_tm, None, states[i])
+        # One sample of a one-cell layer: the layer's compiled streaming step where it
+        # applies (3-7x less time per sample than a one-step scan); it applies proj itself.
+        fast = None
+        if steps == 1 and len(states) == 1:
+            fast = self.layer._fast_step(x, states[0], float(dt[0]))
+        if fast is not None:
+            y, states[0] = fast
+        else:
+            y, dt_tm = x.unsqueeze(1), dt.reshape(steps, 1, 1)
+            for i, cell in enumerate(self.layer.cells):
+                y, _, states[i] = scan(cell, y, dt_tm, None, states[i])
+            y = y[:, 0]
+            if self.layer.proj is not None:
+                y = self.layer.proj(y)
         self._states[stream] = states
-        y = y[:, 0]
-        if self.layer.proj is not None:
-            y = self.layer.proj(y)
         return y if self.head is None else self.head(y)
 
     @property

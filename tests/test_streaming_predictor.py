@@ -23,6 +23,8 @@ MODELS = {
     "cfc_mixed_stacked_layer": lambda: CfC(3, 6, mixed_memory=True, num_layers=2),
     "ltc_wired_layer_proj": lambda: LTC(3, AutoNCP(8, 2), proj_size=1),
     "lstm": lambda: build_model("lstm", _Task(True), units=5),
+    "cfc_ncp_per_step": lambda: build_model("cfc_ncp", _Task(True), units=10),
+    "ltc_dense_layer": lambda: LTC(3, 6),
 }
 
 
@@ -48,6 +50,22 @@ def test_samples_and_chunks_equal_the_whole_sequence(name):
     if whole.dim() == 1:  # a per-sequence model: the last step's prediction
         streamed = streamed[-1]
     torch.testing.assert_close(streamed, whole, atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cfc_per_step", "ltc_ncp_per_sequence", "cfc_ncp_per_step"])
+def test_single_samples_take_the_compiled_step(name, monkeypatch):
+    pytest.importorskip("numba")
+    model = MODELS[name]().eval()
+    cell = model.layer.cells[0]
+    calls = []
+    real = cell.fused_step
+    monkeypatch.setattr(cell, "fused_step", lambda *a: calls.append(1) or real(*a))
+    predictor = StreamingPredictor(model)
+    predictor.step(torch.randn(3), 0.5)
+    predictor.step(torch.randn(3), 0.5)
+    assert len(calls) == 2
+    predictor.predict(torch.randn(4, 3))  # a chunk: one scan
+    assert len(calls) == 2
 
 
 def test_streams_are_independent_and_reset():
