@@ -64,7 +64,7 @@ class StreamingPredictor:
         x = torch.as_tensor(x)
         if x.dim() != 1:
             raise ValueError(f"x: expected one sample (features,), got shape {tuple(x.shape)}")
-        return self.predict(x.unsqueeze(0), [float(dt)], stream=stream)[0]
+        return self.predict(x.unsqueeze(0), float(dt), stream=stream)[0]
 
     @torch.no_grad()
     def predict(self, x: ArrayLike, dt: Times = None, *, stream: Hashable = 0) -> torch.Tensor:
@@ -77,13 +77,17 @@ class StreamingPredictor:
                 f"x: expected (time, {self.layer.input_size}) features, got {tuple(x.shape)}"
             )
         steps = x.shape[0]
-        if dt is None or isinstance(dt, (int, float)):
-            dt = torch.full((steps,), 1.0 if dt is None else float(dt))
-        dt = torch.as_tensor(dt, dtype=x.dtype, device=x.device).reshape(-1)
-        if dt.shape[0] != steps:
-            raise ValueError(f"dt: expected {steps} elapsed times, got {dt.shape[0]}")
-        if not bool(((dt > 0) & torch.isfinite(dt)).all()):
-            raise ValueError("dt: every elapsed time must be finite and > 0")
+        if dt is None or isinstance(dt, (int, float)):  # checked in Python: no tensor ops
+            dt = 1.0 if dt is None else float(dt)
+            if not 0.0 < dt < math.inf:
+                raise ValueError("dt: every elapsed time must be finite and > 0")
+            dt = torch.full((steps,), dt, dtype=x.dtype, device=x.device)
+        else:
+            dt = torch.as_tensor(dt, dtype=x.dtype, device=x.device).reshape(-1)
+            if dt.shape[0] != steps:
+                raise ValueError(f"dt: expected {steps} elapsed times, got {dt.shape[0]}")
+            if not bool(((dt > 0) & torch.isfinite(dt)).all()):
+                raise ValueError("dt: every elapsed time must be finite and > 0")
         if steps == 0:
             return x.new_zeros(0, self.output_size)
         states = self._states.get(stream)
