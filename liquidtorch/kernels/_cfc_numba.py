@@ -1,10 +1,11 @@
-"""The per-step loop of the dense CfC forward pass (:func:`.cfc._forward`) in compiled code.
+"""The per-step loops of the fused dense CfC (:mod:`.cfc`), forward and backward, in
+compiled code.
 
-Through torch ops the loop costs five to eight ATen calls per step (two ``addmm_``, the
-sigmoids, the closed form), each some microseconds of dispatch for a few thousand numbers;
-here a step is two BLAS products and loops over the batch columns. The arrays and their
-meaning are exactly those of the torch loop (batch-last, ``(time, rows, batch)``), so the
-backward pass reads the same buffers whichever loop ran.
+Through torch ops a step costs five to eight ATen calls (two ``addmm_``, the sigmoids, the
+closed form), each some microseconds of dispatch for a few thousand numbers; here a step is
+two BLAS products and loops over the batch columns. The arrays and their meaning are
+exactly those of the torch loops (batch-last, ``(time, rows, batch)``), so the
+whole-sequence parts around them are shared whichever loop ran.
 """
 
 from __future__ import annotations
