@@ -15,6 +15,26 @@ _EMPTY = {t: np.empty(0, dtype=t) for t in (np.float32, np.float64)}  # read-onl
 _MODES = dict(MODE_CODES)
 
 
+def _kernel_args(
+    arrays: Sequence[np.ndarray],
+    n_backbone: int,
+    activations: Sequence[str],
+    mode: CfCMode,
+    transposed: bool,
+) -> tuple:
+    """``(w1, b1, act, w2, b2, mode, A, w_tau)`` of ``cfc_step`` from the arrays of the
+    backbone layer's (weight, bias) (``n_backbone`` of them: 0 or 2), the heads' (weight,
+    bias) and in pure mode A and w_tau; weights transposed (copies) where ``transposed``."""
+    none = _EMPTY[arrays[0].dtype.type]
+    w1, b1 = arrays[:2] if n_backbone else (none[:0, None], none)
+    w2, b2, *pure = arrays[n_backbone:]
+    if transposed:
+        w1, w2 = w1.T.copy(), w2.T.copy()
+    a_pure, w_tau = (pure[0][0], pure[1][0]) if pure else (none, none)
+    act = ACTIVATION_CODES[activations[0]] if activations else LECUN_TANH
+    return w1, b1, act, w2, b2, _MODES[mode], a_pure, w_tau
+
+
 class FusedCfCStep:
     """The compiled streaming step of one dense CfC cell (at most one backbone layer).
     Copying or pickling a cell starts the views afresh."""
@@ -41,13 +61,9 @@ class FusedCfCStep:
         from ._cfc_step_numba import cfc_step
 
         arrays = self._views.get([*backbone, *heads])
-        none = _EMPTY[x.dtype.type]
-        w1, b1 = arrays[:2] if backbone else (none[:0, None], none)
-        w2, b2, *pure = arrays[len(backbone) :]
-        a_pure, w_tau = (pure[0][0], pure[1][0]) if pure else (none, none)
-        act = ACTIVATION_CODES[activations[0]] if activations else LECUN_TANH
+        args = _kernel_args(arrays, len(backbone), activations, mode, transposed=False)
         out = np.empty(h.shape, dtype=h.dtype)
-        cfc_step(x, h, float(dt), w1, b1, act, w2, b2, _MODES[mode], a_pure, w_tau, out, False)
+        cfc_step(x, h, float(dt), *args, out, False)
         return out
 
     def frozen(
@@ -62,17 +78,12 @@ class FusedCfCStep:
         from ._cfc_step_numba import cfc_step
 
         arrays = [t.detach().cpu().numpy().copy() for t in [*backbone, *heads]]
-        none = _EMPTY[arrays[0].dtype.type]
-        w1, b1 = (arrays[0].T.copy(), arrays[1]) if backbone else (none[:0, None], none)
-        w2, b2, *pure = arrays[len(backbone) :]
-        w2 = w2.T.copy()  # transposed: the faster product at batch 1
-        a_pure, w_tau = (pure[0][0], pure[1][0]) if pure else (none, none)
-        act = ACTIVATION_CODES[activations[0]] if activations else LECUN_TANH
-        code = _MODES[mode]
+        # transposed: the faster product at batch 1
+        args = _kernel_args(arrays, len(backbone), activations, mode, transposed=True)
 
         def step(x: np.ndarray, h: np.ndarray, dt: float) -> np.ndarray:
             out = np.empty(h.shape, dtype=h.dtype)
-            cfc_step(x, h, dt, w1, b1, act, w2, b2, code, a_pure, w_tau, out, True)
+            cfc_step(x, h, dt, *args, out, True)
             return out
 
         return step

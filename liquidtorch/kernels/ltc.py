@@ -303,8 +303,8 @@ class FusedLTC:
         gather_edges(code, graph.sensory_src, graph.sensory_dst, sw, ssig, smu, serev, *sens)
         maps = [np.empty(0, dtype) if x is None else x for x in a[11:15]]
         arrays = (
-            neurons, vleak, edges, sens, graph.src.copy(), graph.dst.copy(),
-            graph.sensory_src.copy(), graph.sensory_dst.copy(), *maps, graph.unfolds, graph.eps,
+            neurons, vleak, edges, sens, graph.src, graph.dst, graph.sensory_src,
+            graph.sensory_dst, *maps, graph.unfolds, graph.eps,
         )  # fmt: skip
 
         def step(x: np.ndarray, v: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
